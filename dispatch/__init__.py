@@ -1,0 +1,1 @@
+"""The domain: reports, work orders and their lifecycle (built on :mod:`geo`)."""

@@ -1,0 +1,4 @@
+"""The spatial core: coordinate systems, boundary sets, validation and the resolver.
+
+``geo`` imports neither ``dispatch`` nor ``web``.
+"""

@@ -1,0 +1,162 @@
+"""Command-line commands of the spatial core: validate, resolve, resolve-file, demo-data.
+
+Each command is a thin shell over :mod:`geo`: it parses options, calls one function and prints.
+A :class:`~geo.errors.GridlineError` becomes a one-line ``error:`` message and exit status 2;
+``validate`` exits 1 when the set has errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from geo.boundaries import load_boundaries, write_boundaries
+from geo.bulk import resolve_csv
+from geo.demo import default_source, sample_reports, write_demo, write_sample_reports
+from geo.errors import GridlineError
+from geo.resolver import Resolver
+from geo.validation import DEFAULT_TOLERANCE_M2, validate
+
+CRS_HELP = "wgs84, gcj02, bd09, cgcs2000 or EPSG:<code>"
+
+
+def reports_errors(command):
+    """Turn gridline's own errors into a clean message and exit status 2."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except GridlineError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+def source_options(command):
+    """The options that say how to read a boundary SOURCE (shared by every command)."""
+    options = [
+        click.option("--code-field", help="Property holding each polygon's code (default: code)."),
+        click.option("--name-field", help="Property holding each polygon's name (default: name)."),
+        click.option("--stations", type=click.Path(exists=True, dir_okay=False),
+                     help="Station file: GeoJSON, GeoPackage or CSV with lon/lat columns."),
+        click.option("--district-code", help="6-digit district code for codes to assign."),
+        click.option("--fix", is_flag=True, help="Repair invalid polygons (each repair is listed)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _load(source, crs, code_field, name_field, stations, district_code, fix):
+    return load_boundaries(source or default_boundaries(), crs=crs, stations=stations,
+                           code_field=code_field, name_field=name_field,
+                           district_code=district_code, fix=fix)
+
+
+def default_boundaries() -> Path:
+    """``GRIDLINE_BOUNDARIES`` if set, else the bundled demo district."""
+    return Path(os.environ.get("GRIDLINE_BOUNDARIES") or default_source())
+
+
+def _resolver(source, crs, code_field, name_field, stations, district_code, fix) -> Resolver:
+    bset = _load(source, crs, code_field, name_field, stations, district_code, fix)
+    report = validate(bset)
+    if not report.ok:
+        raise click.ClickException(
+            f"the boundary set has {len(report.errors)} errors (first: {report.errors[0].feature}"
+            f" {report.errors[0].check}: {report.errors[0].message}); run 'gridline validate' "
+            "for the full report, or --fix to repair invalid polygons")
+    return Resolver(bset)
+
+
+@click.command("validate")
+@click.argument("source", required=False)
+@click.option("--crs", help=f"CRS of the source files ({CRS_HELP}); needed for GCJ-02/BD-09.")
+@source_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=DEFAULT_TOLERANCE_M2,
+              show_default=True, help="Overlaps, gaps and overhangs below this many m² pass.")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="With --fix: write the repaired set to this GeoPackage.")
+@reports_errors
+def validate_command(source, crs, code_field, name_field, stations, district_code, fix, as_json,
+                     tolerance, output):
+    """Check a boundary SOURCE (default: the demo district) and report every problem."""
+    bset = _load(source, crs, code_field, name_field, stations, district_code, fix)
+    report = validate(bset, tolerance_m2=tolerance)
+    click.echo(report.to_json() if as_json else report.to_text())
+    if output:
+        write_boundaries(bset, output)
+        click.echo(f"wrote {output}", err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+@click.command("resolve")
+@click.argument("lon")
+@click.argument("lat")
+@click.option("--crs", default="wgs84", show_default=True, help=f"CRS of the point ({CRS_HELP}).")
+@click.option("--boundaries", "source", help="Boundary SOURCE (default: the demo district).")
+@click.option("--boundaries-crs", help="CRS of the boundary files, where they need one.")
+@source_options
+@reports_errors
+def resolve_command(lon, lat, crs, source, boundaries_crs, code_field, name_field, stations,
+                    district_code, fix):
+    """Resolve one point LON LAT to its grid, community, street and nearest station (JSON)."""
+    resolver = _resolver(source, boundaries_crs, code_field, name_field, stations, district_code,
+                         fix)
+    result = resolver.resolve(lon, lat, crs=crs).to_dict()
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@click.command("resolve-file")
+@click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
+@click.argument("output_csv", type=click.Path(dir_okay=False))
+@click.option("--boundaries", "source", help="Boundary SOURCE (default: the demo district).")
+@click.option("--boundaries-crs", help="CRS of the boundary files, where they need one.")
+@source_options
+@click.option("--lon-col", default="lon", show_default=True)
+@click.option("--lat-col", default="lat", show_default=True)
+@click.option("--crs", default="wgs84", show_default=True,
+              help=f"CRS of the points ({CRS_HELP}) where a row does not name its own.")
+@click.option("--crs-col", default="crs", show_default=True,
+              help="Column naming a row's own CRS, if the file has it.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@reports_errors
+def resolve_file_command(input_csv, output_csv, source, boundaries_crs, code_field, name_field,
+                         stations, district_code, fix, lon_col, lat_col, crs, crs_col, quiet):
+    """Resolve every row of INPUT_CSV and write it, with the answers appended, to OUTPUT_CSV."""
+    resolver = _resolver(source, boundaries_crs, code_field, name_field, stations, district_code,
+                         fix)
+    counts = resolve_csv(resolver, input_csv, output_csv, lon_col=lon_col, lat_col=lat_col,
+                         crs=crs, crs_col=crs_col, progress=not quiet)
+    total = sum(counts.values())
+    click.echo(f"resolved {total} rows against {resolver.boundaries.summary()['grids']} grids "
+               f"-> {output_csv}")
+    for status in ("ok", "gap", "outside", "invalid"):
+        share = 100 * counts.get(status, 0) / total
+        click.echo(f"  {status:8} {counts.get(status, 0):8d}  {share:5.1f} %")
+
+
+@click.command("demo-data")
+@click.option("--out", "folder", type=click.Path(file_okay=False), default=None,
+              help="Folder to write into (default: the project's data folder).")
+@reports_errors
+def demo_data_command(folder):
+    """Regenerate the bundled demo district and sample reports (deterministic)."""
+    data = Path(folder) if folder else default_source().parents[1]
+    written = write_demo(data / "boundaries")
+    bset = load_boundaries(written[0])
+    report = validate(bset)
+    written.append(write_sample_reports(data / "samples" / sample_reports().name, bset))
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(report.to_text().splitlines()[-1])
+    sys.exit(0 if report.ok else 1)
+
+
+COMMANDS = (validate_command, resolve_command, resolve_file_command, demo_data_command)

@@ -1,0 +1,319 @@
+"""The resolver: point → grid, community, street and nearest station.
+
+A :class:`Resolver` is built once per boundary set and never changes, so a running service can
+swap in a new one with a single assignment. It answers one point (:meth:`Resolver.resolve`) or
+millions (:meth:`Resolver.resolve_many`) with the same vectorised code, so both give identical
+answers.
+
+Rules:
+
+* A point belongs to a polygon when the polygon *covers* it (inside or on its edge). A point on
+  an edge or vertex shared by several grids goes to the one with the **smallest code**; the same
+  holds for communities and streets. Every point of the district therefore has exactly one grid.
+* A point in a grid takes that grid's community and street. A point in no grid is looked up in
+  the communities (then the streets): found there, its status is ``gap``; found nowhere, it is
+  ``outside`` and gets the distance in metres to the nearest grid.
+* The nearest station and every distance are measured in the boundary set's metric CRS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+
+from geo.boundaries import BoundarySet
+from geo.crs import WGS84, parse_crs, to_wgs84, transformer
+from geo.errors import CoordinateError
+
+OK, GAP, OUTSIDE, INVALID = "ok", "gap", "outside", "invalid"
+MAX_LAT, MAX_LON = 90, 180
+RESULT_COLUMNS = ("status", "grid_code", "grid_name", "community_code", "community_name",
+                  "street_code", "street_name", "station_id", "station_name",
+                  "station_distance_m", "outside_distance_m", "reason")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The answer for one point. Codes and names are ``None`` where they do not apply."""
+
+    status: str
+    lon: float
+    lat: float
+    grid_code: str | None = None
+    grid_name: str | None = None
+    community_code: str | None = None
+    community_name: str | None = None
+    street_code: str | None = None
+    street_name: str | None = None
+    station_id: str | None = None
+    station_name: str | None = None
+    station_distance_m: float | None = None
+    outside_distance_m: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PolygonLocator:
+    """Which polygon of a layer covers each point: the lowest index wins on shared edges.
+
+    Answers with integer indices (-1 for none), like ``STRtree``. The layer must be sorted so
+    that index order is the tie-break order (boundary sets sort every layer by code).
+    """
+
+    def __init__(self, polygons):
+        self._polygons = np.asarray(polygons)
+        shapely.prepare(self._polygons)
+        self._tree = shapely.STRtree(self._polygons)
+
+    def __len__(self) -> int:
+        return len(self._polygons)
+
+    def locate(self, points) -> np.ndarray:
+        result = np.full(len(points), len(self._polygons), dtype=np.int64)
+        if len(self._polygons) and len(points):
+            point_idx, poly_idx = self._tree.query(points, predicate="intersects")
+            np.minimum.at(result, point_idx, poly_idx)
+        result[result == len(self._polygons)] = -1
+        return result
+
+    def locate_one(self, point) -> int:
+        """``locate`` for a single shapely Point, without the array round trip."""
+        hits = self._tree.query(point, predicate="intersects") if len(self._polygons) else ()
+        return int(hits.min()) if len(hits) else -1
+
+
+class Resolver:
+    """Immutable point index over one :class:`BoundarySet` (see the module doc for the rules)."""
+
+    def __init__(self, boundaries: BoundarySet):
+        self.boundaries = b = boundaries
+        self._grids = PolygonLocator(b.grids.geometry.values)
+        self._communities = PolygonLocator(b.communities.geometry.values)
+        self._streets = PolygonLocator(b.streets.geometry.values)
+        self._to_metric = transformer(WGS84, b.metric_crs)
+        self._grid_tree_m = shapely.STRtree(b.metric("grids"))
+        station_xy = shapely.get_coordinates(b.metric("stations"))
+        self._stations = cKDTree(station_xy) if len(station_xy) else None
+        self._table = _lookup_table(b)
+
+    # --- one point ------------------------------------------------------------------------
+
+    def resolve(self, lon, lat, crs=None) -> Resolution:
+        """Resolve one point given in ``crs`` (default WGS84); the same answer as ``resolve_many``.
+
+        Raises :class:`CoordinateError` for a value that is not a finite number, a latitude
+        beyond ±90 or longitude beyond ±180, or a point outside the district whose swapped
+        (lat, lon) would be inside — the message then says the order looks swapped.
+        """
+        system = parse_crs(crs)
+        x, y = _as_float(lon, "lon"), _as_float(lat, "lat")
+        problem = point_problem(x, y, system)
+        if problem:
+            raise CoordinateError(self._swap_hint(x, y, system) or problem,
+                                  field=_field_of(problem))
+        wx, wy = (x, y) if system.is_wgs84 else map(float, to_wgs84(x, y, system))
+        point = shapely.Point(wx, wy)
+        t = self._table
+        grid = self._grids.locate_one(point)
+        community, street, status = t["grid_community"][grid], t["grid_street"][grid], OK
+        if grid < 0:
+            community = self._communities.locate_one(point)
+            street = t["community_street"][community]
+            if street < 0:
+                street = self._streets.locate_one(point)
+            status = GAP if community >= 0 or street >= 0 else OUTSIDE
+            hint = self._swap_hint(x, y, system) if status == OUTSIDE else ""
+            if hint:
+                raise CoordinateError(hint, field="lon")
+        mx, my = self._to_metric.transform(wx, wy)
+        station, station_distance = -1, None
+        if self._stations is not None:
+            distance, station = self._stations.query((mx, my))
+            station_distance = float(distance)
+        outside_distance = None
+        if status == OUTSIDE and len(self._grids):
+            outside_distance = float(self._grid_tree_m.query_nearest(
+                shapely.Point(mx, my), return_distance=True, all_matches=False)[1][0])
+        return Resolution(
+            status, wx, wy, t["grid_code"][grid], t["grid_name"][grid],
+            t["community_code"][community], t["community_name"][community],
+            t["street_code"][street], t["street_name"][street],
+            t["station_id"][station], t["station_name"][station],
+            station_distance, outside_distance)
+
+    # --- many points ----------------------------------------------------------------------
+
+    def resolve_many(self, lon, lat, crs=None, errors="raise") -> pd.DataFrame:
+        """Resolve arrays of points given in ``crs``; one result row per point, in order.
+
+        With ``errors="raise"`` a bad point raises :class:`CoordinateError` naming the first
+        one; with ``errors="mark"`` it gets status ``invalid`` and a ``reason``, and the others
+        are resolved as usual. The frame has ``lon``/``lat`` (WGS84) and :data:`RESULT_COLUMNS`.
+        """
+        system = parse_crs(crs)
+        x, y = _as_float_array(lon, "lon"), _as_float_array(lat, "lat")
+        if x.shape != y.shape:
+            raise CoordinateError("lon and lat must have the same length", field="lon")
+        reason = input_problems(x, y, system)
+        valid = reason == ""
+        wx, wy = np.full(len(x), np.nan), np.full(len(x), np.nan)
+        if valid.any():
+            wx[valid], wy[valid] = to_wgs84(x[valid], y[valid], system)
+        found = self._locate(wx, wy, valid)
+        swapped = self._looks_swapped(x, y, system, ~valid | (found["status"] == OUTSIDE))
+        reason[swapped] = [_swap_message(x[i], y[i]) for i in np.flatnonzero(swapped)]
+        bad = reason != ""
+        if errors == "raise" and bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            prefix = "" if len(x) == 1 else f"point {i}: "
+            raise CoordinateError(prefix + reason[i], field=_field_of(reason[i]))
+        found["status"][bad] = INVALID
+        for key in ("grid", "community", "street", "station"):
+            found[key][bad] = -1
+        found["station_distance_m"][bad] = np.nan
+        found["outside_distance_m"][bad] = np.nan
+        return self._frame(wx, wy, found, np.where(bad, reason, None))
+
+    def resolve_frame(self, frame: pd.DataFrame, lon_col="lon", lat_col="lat", crs=None,
+                      errors="mark") -> pd.DataFrame:
+        """Resolve a table's points; returns the resolution columns indexed like ``frame``."""
+        lon = pd.to_numeric(frame[lon_col], errors="coerce").to_numpy(float)
+        lat = pd.to_numeric(frame[lat_col], errors="coerce").to_numpy(float)
+        result = self.resolve_many(lon, lat, crs=crs, errors=errors)
+        result.index = frame.index
+        return result
+
+    def _locate(self, lon, lat, valid) -> dict[str, np.ndarray]:
+        n, t = len(lon), self._table
+        grid = np.full(n, -1)
+        grid[valid] = self._grids.locate(shapely.points(lon[valid], lat[valid]))
+        community, street = t["grid_community"][grid], t["grid_street"][grid]
+        status = np.where(valid, OK, INVALID).astype(object)
+        missing = valid & (grid < 0)
+        if missing.any():
+            points = shapely.points(lon[missing], lat[missing])
+            comm = self._communities.locate(points)
+            strt = t["community_street"][comm]
+            strt[strt < 0] = self._streets.locate(points[strt < 0])
+            community[missing], street[missing] = comm, strt
+            status[missing] = np.where((comm >= 0) | (strt >= 0), GAP, OUTSIDE)
+        mx, my = np.full(n, np.nan), np.full(n, np.nan)
+        if valid.any():
+            mx[valid], my[valid] = self._to_metric.transform(lon[valid], lat[valid])
+        station, station_distance = np.full(n, -1), np.full(n, np.nan)
+        if self._stations is not None and valid.any():
+            station_distance[valid], station[valid] = self._stations.query(
+                np.column_stack([mx[valid], my[valid]]))
+        outside_distance = np.full(n, np.nan)
+        far = status == OUTSIDE
+        if far.any() and len(self._grids):
+            outside_distance[far] = self._grid_tree_m.query_nearest(
+                shapely.points(mx[far], my[far]), return_distance=True, all_matches=False)[1]
+        return {"status": status, "grid": grid, "community": community, "street": street,
+                "station": station, "station_distance_m": station_distance,
+                "outside_distance_m": outside_distance}
+
+    def _looks_swapped(self, x, y, system, suspect) -> np.ndarray:
+        """True where a suspect point's swapped (lat, lon) lies in a grid."""
+        suspect = suspect & np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 90)
+        suspect &= np.abs(y) <= 180
+        result = np.zeros(len(x), dtype=bool)
+        if system.is_geographic and suspect.any():
+            sx, sy = to_wgs84(y[suspect], x[suspect], system)
+            result[suspect] = self._grids.locate(shapely.points(sx, sy)) >= 0
+        return result
+
+    def _swap_hint(self, x: float, y: float, system) -> str:
+        """The swapped-order message for one point, or "" when swapping does not help."""
+        hit = self._looks_swapped(np.array([x]), np.array([y]), system, np.array([True]))[0]
+        return _swap_message(x, y) if hit else ""
+
+    def _frame(self, lon, lat, found, reason) -> pd.DataFrame:
+        t = self._table
+        data = {"lon": lon, "lat": lat, "status": found["status"]}
+        for key in ("grid", "community", "street"):
+            data[f"{key}_code"] = t[f"{key}_code"][found[key]]
+            data[f"{key}_name"] = t[f"{key}_name"][found[key]]
+        data["station_id"] = t["station_id"][found["station"]]
+        data["station_name"] = t["station_name"][found["station"]]
+        data["station_distance_m"] = found["station_distance_m"]
+        data["outside_distance_m"] = found["outside_distance_m"]
+        data["reason"] = reason
+        return pd.DataFrame(data)
+
+
+def point_problem(x: float, y: float, system) -> str:
+    """Why one point cannot be resolved, or "": not finite, or lat/lon out of range."""
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return "coordinates must be finite numbers (missing, text, NaN or infinity given)"
+    if system.is_geographic and abs(y) > MAX_LAT:
+        return f"latitude {y} is beyond ±{MAX_LAT}"
+    if system.is_geographic and abs(x) > MAX_LON:
+        return f"longitude {x} is beyond ±{MAX_LON}"
+    return ""
+
+
+def input_problems(x, y, system) -> np.ndarray:
+    """:func:`point_problem` for arrays: the reason per point, "" where it can be resolved."""
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if system.is_geographic:
+        bad |= (np.abs(y) > MAX_LAT) | (np.abs(x) > MAX_LON)
+    reason = np.full(len(x), "", dtype=object)
+    reason[bad] = [point_problem(x[i], y[i], system) for i in np.flatnonzero(bad)]
+    return reason
+
+
+def _swap_message(x: float, y: float) -> str:
+    return (f"({x}, {y}) is not in the district but ({y}, {x}) is: the order looks "
+            "swapped; give longitude first, then latitude")
+
+
+def _field_of(message: str) -> str:
+    return "lat" if message.startswith("latitude") else "lon"
+
+
+def _lookup_table(b: BoundarySet) -> dict[str, np.ndarray]:
+    """Codes, names and grid→community→street links as arrays indexed by feature position.
+
+    Each array ends with a sentinel (``None`` or -1), so index -1 — "not found" — reads it.
+    """
+    def column(frame, name):
+        return np.append(frame[name].to_numpy(object), None)
+
+    def link(codes, keys):
+        index = {c: i for i, c in enumerate(keys)}
+        return np.array([index.get(c, -1) for c in codes] + [-1], dtype=np.int64)
+
+    return {
+        "grid_code": column(b.grids, "code"), "grid_name": column(b.grids, "name"),
+        "community_code": column(b.communities, "code"),
+        "community_name": column(b.communities, "name"),
+        "street_code": column(b.streets, "code"), "street_name": column(b.streets, "name"),
+        "station_id": column(b.stations, "station_id"),
+        "station_name": column(b.stations, "name"),
+        "grid_community": link(b.grids["community_code"], b.communities["code"]),
+        "grid_street": link(b.grids["street_code"], b.streets["code"]),
+        "community_street": link(b.communities["street_code"], b.streets["code"]),
+    }
+
+
+def _as_float(value, name) -> float:
+    if isinstance(value, bool):
+        raise CoordinateError(f"{name} must be a number, not {value!r}", field=name)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise CoordinateError(f"{name} must be a number, not {value!r}", field=name) from None
+
+
+def _as_float_array(values, name) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise CoordinateError(f"{name} must hold numbers only", field=name) from None

@@ -1,0 +1,1 @@
+"""The outer layer: the ``gridline`` command line (and, later, the Flask service)."""

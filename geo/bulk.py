@@ -69,33 +69,32 @@ def _invalid(index, reason: str) -> pd.DataFrame:
 
 def resolve_csv(resolver: Resolver, source, target, *, lon_col="lon", lat_col="lat", crs=None,
                 crs_col="crs", progress=True) -> Counter:
-    """Resolve the CSV ``source`` into ``target`` chunk by chunk; returns counts per status."""
+    """Resolve the CSV ``source`` into ``target`` chunk by chunk; returns counts per status.
+
+    ``target`` appears only when the whole file is done; a failure leaves nothing behind.
+    """
     source, target = Path(source), Path(target)
     total = _count_rows(source)
     counts: Counter = Counter()
+    tmp = target.with_name(target.name + ".part")
     try:
         reader = pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS)
-    except (pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{source.name} is not a readable CSV table: {exc}",
-                         field="source") from exc
-    tmp = target.with_name(target.name + ".part")
-    with tqdm(total=total, unit="rows", disable=not progress, desc="resolving") as bar:
-        try:
+        with reader, tqdm(total=total, unit="rows", disable=not progress, desc="resolving") as bar:
             for i, chunk in enumerate(reader):
                 result = resolve_table(resolver, chunk, lon_col, lat_col, crs, crs_col)
                 counts.update(result["resolve_status"])
                 pd.concat([chunk, result], axis=1).to_csv(tmp, mode="w" if i == 0 else "a",
                                                           header=i == 0, index=False)
                 bar.update(len(chunk))
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            tmp.unlink(missing_ok=True)
-            raise InputError(f"{source.name} is not a readable CSV table: {exc}",
-                             field="source") from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    if total == 0:
-        raise InputError(f"{source.name} has no rows to resolve", field="source")
+        if not counts:
+            raise InputError(f"{source.name} has no rows to resolve", field="source")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{source.name} is not a readable CSV table: {exc}",
+                         field="source") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(target)
     return counts
 

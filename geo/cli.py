@@ -45,7 +45,7 @@ def source_options(command):
         click.option("--stations", type=click.Path(exists=True, dir_okay=False),
                      help="Station file: GeoJSON, GeoPackage or CSV with lon/lat columns."),
         click.option("--district-code", help="6-digit district code for codes to assign."),
-        click.option("--fix", is_flag=True, help="Repair invalid polygons (each repair is listed)."),
+        click.option("--fix", is_flag=True, help="Repair invalid polygons (each is listed)."),
     ]
     for option in reversed(options):
         command = option(command)

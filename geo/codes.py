@@ -34,7 +34,7 @@ def is_well_formed(code, level: str) -> bool:
 
 
 def reading_order(x, y, areas) -> np.ndarray:
-    """Indices that put features with centroids ``(x, y)`` and ``areas`` (metres) in reading order."""
+    """Indices putting features with centroids ``(x, y)`` and ``areas`` (m) in reading order."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if len(x) == 0:

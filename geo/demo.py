@@ -25,6 +25,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from scipy.spatial import cKDTree
 
@@ -52,11 +53,18 @@ STREETS = {
 SERVICES = ("rest", "drinking_water", "phone_charging", "warm_up", "consultation", "toilet",
             "microwave", "first_aid")
 REPORT_CATEGORIES = {
-    "road_collapse": "路面塌陷，有坑洞", "manhole_cover": "井盖缺失", "electrical_hazard": "电线裸露",
-    "fire_hazard": "楼道堆放杂物，消防隐患", "water_leak": "水管漏水", "illegal_parking": "车辆乱停占道",
-    "streetlight": "路灯不亮", "garbage": "垃圾堆积未清运", "noise": "夜间施工噪音扰民",
+    "road_collapse": "路面塌陷，有坑洞",
+    "manhole_cover": "井盖缺失",
+    "electrical_hazard": "电线裸露",
+    "fire_hazard": "楼道堆放杂物，消防隐患",
+    "water_leak": "水管漏水",
+    "illegal_parking": "车辆乱停占道",
+    "streetlight": "路灯不亮",
+    "garbage": "垃圾堆积未清运",
+    "noise": "夜间施工噪音扰民",
 }
 CHINESE_NUMERALS = "零一二三四五六七八九十"
+FILE_DATE = "2026-01-01T00:00:00.000Z"
 
 
 def data_dir() -> Path:
@@ -75,8 +83,12 @@ def sample_reports() -> Path:
     return data_dir() / "samples" / "reports.csv"
 
 
-def generate(seed: int = SEED) -> tuple[BoundarySet, gpd.GeoDataFrame]:
-    """Draw the demo district: the boundary set and the buildings layer (WGS84)."""
+def generate(seed: int = SEED, target_households: int = TARGET_HOUSEHOLDS
+             ) -> tuple[BoundarySet, gpd.GeoDataFrame]:
+    """Draw the demo district: the boundary set and the buildings layer (WGS84).
+
+    ``target_households`` sets the grid size; smaller targets give more, smaller grids.
+    """
     rng = np.random.default_rng(seed)
     outline = _outline()
     xy, households = _buildings(rng, outline)
@@ -89,7 +101,7 @@ def generate(seed: int = SEED) -> tuple[BoundarySet, gpd.GeoDataFrame]:
         for community in _fix_fragments(_voronoi(centres, street)):
             inside_c = shapely.contains_xy(community, xy[:, 0], xy[:, 1])
             communities.append(community)
-            k = _grid_count(households[inside_c].sum())
+            k = max(1, round(households[inside_c].sum() / target_households))
             grids += _fix_fragments(_bisect(community, xy[inside_c], households[inside_c], k))
     station_xy = _stations(xy, households, outline)
 
@@ -113,17 +125,23 @@ def generate(seed: int = SEED) -> tuple[BoundarySet, gpd.GeoDataFrame]:
 
 
 def write_demo(folder, seed: int = SEED) -> list[Path]:
-    """Generate the demo district into ``folder``: ``demo.gpkg`` and ``demo/*.geojson``."""
+    """Generate the demo district into ``folder``: ``demo.gpkg`` and ``demo/*.geojson``.
+
+    The GeoPackage's timestamps are pinned, so the files are the same bytes on every run.
+    """
     folder = Path(folder)
     bset, buildings = generate(seed)
-    written = write_boundaries(bset, folder / "demo.gpkg", folder / "demo")
-    gpkg = written[0]
-    buildings.to_file(gpkg, layer="buildings", driver="GPKG", engine="pyogrio")
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FILE_DATE})
+    try:
+        written = write_boundaries(bset, folder / "demo.gpkg", folder / "demo")
+        buildings.to_file(written[0], layer="buildings", driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
     path = folder / "demo" / "buildings.geojson"
     path.unlink(missing_ok=True)
     buildings.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=7)
-    written.append(path)
-    return written
+    return [*written, path]
 
 
 def write_sample_reports(path, bset: BoundarySet, seed: int = SEED) -> Path:
@@ -247,11 +265,6 @@ def _voronoi(centres, within):
                                      ordered=True)
     pieces = shapely.intersection(np.asarray(shapely.get_parts(cells)), within)
     return [p for p in pieces if not p.is_empty]
-
-
-def _grid_count(households: float) -> int:
-    """The number of grids that brings a community's grids closest to the target size."""
-    return max(1, int(round(households / TARGET_HOUSEHOLDS)))
 
 
 def _bisect(polygon, xy, weights, k):

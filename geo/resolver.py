@@ -1,9 +1,9 @@
 """The resolver: point → grid, community, street and nearest station.
 
 A :class:`Resolver` is built once per boundary set and never changes, so a running service can
-swap in a new one with a single assignment. It answers one point (:meth:`Resolver.resolve`) or
-millions (:meth:`Resolver.resolve_many`) with the same vectorised code, so both give identical
-answers.
+swap in a new one with a single assignment. It answers millions of points at once
+(:meth:`Resolver.resolve_many`, vectorised) or one (:meth:`Resolver.resolve`, a scalar path over
+the same indexes of :mod:`geo.locate` and the same rules, so both give identical answers).
 
 Rules:
 
@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 from geo.boundaries import BoundarySet
 from geo.crs import WGS84, parse_crs, to_wgs84, transformer
 from geo.errors import CoordinateError
+from geo.locate import Outline, PolygonLocator
 
 OK, GAP, OUTSIDE, INVALID = "ok", "gap", "outside", "invalid"
 MAX_LAT, MAX_LON = 90, 180
@@ -59,35 +60,6 @@ class Resolution:
         return asdict(self)
 
 
-class PolygonLocator:
-    """Which polygon of a layer covers each point: the lowest index wins on shared edges.
-
-    Answers with integer indices (-1 for none), like ``STRtree``. The layer must be sorted so
-    that index order is the tie-break order (boundary sets sort every layer by code).
-    """
-
-    def __init__(self, polygons):
-        self._polygons = np.asarray(polygons)
-        shapely.prepare(self._polygons)
-        self._tree = shapely.STRtree(self._polygons)
-
-    def __len__(self) -> int:
-        return len(self._polygons)
-
-    def locate(self, points) -> np.ndarray:
-        result = np.full(len(points), len(self._polygons), dtype=np.int64)
-        if len(self._polygons) and len(points):
-            point_idx, poly_idx = self._tree.query(points, predicate="intersects")
-            np.minimum.at(result, point_idx, poly_idx)
-        result[result == len(self._polygons)] = -1
-        return result
-
-    def locate_one(self, point) -> int:
-        """``locate`` for a single shapely Point, without the array round trip."""
-        hits = self._tree.query(point, predicate="intersects") if len(self._polygons) else ()
-        return int(hits.min()) if len(hits) else -1
-
-
 class Resolver:
     """Immutable point index over one :class:`BoundarySet` (see the module doc for the rules)."""
 
@@ -97,7 +69,7 @@ class Resolver:
         self._communities = PolygonLocator(b.communities.geometry.values)
         self._streets = PolygonLocator(b.streets.geometry.values)
         self._to_metric = transformer(WGS84, b.metric_crs)
-        self._grid_tree_m = shapely.STRtree(b.metric("grids"))
+        self._outline = Outline(b.grids.geometry.values, b.metric_crs) if len(b.grids) else None
         station_xy = shapely.get_coordinates(b.metric("stations"))
         self._stations = cKDTree(station_xy) if len(station_xy) else None
         self._table = _lookup_table(b)
@@ -118,15 +90,14 @@ class Resolver:
             raise CoordinateError(self._swap_hint(x, y, system) or problem,
                                   field=_field_of(problem))
         wx, wy = (x, y) if system.is_wgs84 else map(float, to_wgs84(x, y, system))
-        point = shapely.Point(wx, wy)
         t = self._table
-        grid = self._grids.locate_one(point)
+        grid = self._grids.locate_one(wx, wy)
         community, street, status = t["grid_community"][grid], t["grid_street"][grid], OK
         if grid < 0:
-            community = self._communities.locate_one(point)
+            community = self._communities.locate_one(wx, wy)
             street = t["community_street"][community]
             if street < 0:
-                street = self._streets.locate_one(point)
+                street = self._streets.locate_one(wx, wy)
             status = GAP if community >= 0 or street >= 0 else OUTSIDE
             hint = self._swap_hint(x, y, system) if status == OUTSIDE else ""
             if hint:
@@ -137,9 +108,8 @@ class Resolver:
             distance, station = self._stations.query((mx, my))
             station_distance = float(distance)
         outside_distance = None
-        if status == OUTSIDE and len(self._grids):
-            outside_distance = float(self._grid_tree_m.query_nearest(
-                shapely.Point(mx, my), return_distance=True, all_matches=False)[1][0])
+        if status == OUTSIDE and self._outline is not None:
+            outside_distance = float(self._outline.distance([mx], [my])[0])
         return Resolution(
             status, wx, wy, t["grid_code"][grid], t["grid_name"][grid],
             t["community_code"][community], t["community_name"][community],
@@ -192,15 +162,15 @@ class Resolver:
     def _locate(self, lon, lat, valid) -> dict[str, np.ndarray]:
         n, t = len(lon), self._table
         grid = np.full(n, -1)
-        grid[valid] = self._grids.locate(shapely.points(lon[valid], lat[valid]))
+        grid[valid] = self._grids.locate(lon[valid], lat[valid])
         community, street = t["grid_community"][grid], t["grid_street"][grid]
         status = np.where(valid, OK, INVALID).astype(object)
         missing = valid & (grid < 0)
         if missing.any():
-            points = shapely.points(lon[missing], lat[missing])
-            comm = self._communities.locate(points)
+            x, y = lon[missing], lat[missing]
+            comm = self._communities.locate(x, y)
             strt = t["community_street"][comm]
-            strt[strt < 0] = self._streets.locate(points[strt < 0])
+            strt[strt < 0] = self._streets.locate(x[strt < 0], y[strt < 0])
             community[missing], street[missing] = comm, strt
             status[missing] = np.where((comm >= 0) | (strt >= 0), GAP, OUTSIDE)
         mx, my = np.full(n, np.nan), np.full(n, np.nan)
@@ -212,9 +182,8 @@ class Resolver:
                 np.column_stack([mx[valid], my[valid]]))
         outside_distance = np.full(n, np.nan)
         far = status == OUTSIDE
-        if far.any() and len(self._grids):
-            outside_distance[far] = self._grid_tree_m.query_nearest(
-                shapely.points(mx[far], my[far]), return_distance=True, all_matches=False)[1]
+        if far.any() and self._outline is not None:
+            outside_distance[far] = self._outline.distance(mx[far], my[far])
         return {"status": status, "grid": grid, "community": community, "street": street,
                 "station": station, "station_distance_m": station_distance,
                 "outside_distance_m": outside_distance}
@@ -226,7 +195,7 @@ class Resolver:
         result = np.zeros(len(x), dtype=bool)
         if system.is_geographic and suspect.any():
             sx, sy = to_wgs84(y[suspect], x[suspect], system)
-            result[suspect] = self._grids.locate(shapely.points(sx, sy)) >= 0
+            result[suspect] = self._grids.locate(sx, sy) >= 0
         return result
 
     def _swap_hint(self, x: float, y: float, system) -> str:
@@ -245,7 +214,8 @@ class Resolver:
         data["station_distance_m"] = found["station_distance_m"]
         data["outside_distance_m"] = found["outside_distance_m"]
         data["reason"] = reason
-        return pd.DataFrame(data)
+        # Object columns stay object: inferring a string dtype would cost more than resolving.
+        return pd.DataFrame({k: pd.Series(v, dtype=v.dtype, copy=False) for k, v in data.items()})
 
 
 def point_problem(x: float, y: float, system) -> str:

@@ -1,0 +1,176 @@
+"""Spatial indexes behind the resolver: which polygon covers a point, how far is an outline.
+
+Both answer exactly, in bulk over numpy arrays, and are built once per boundary set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+
+from geo.boundaries import to_metric
+
+CELLS_PER_POLYGON = 256
+MAX_CELLS = 2_000_000
+
+
+class PolygonLocator:
+    """Which polygon of a layer covers each point: the lowest index wins on shared edges.
+
+    Answers with integer indices (-1 for none), like ``STRtree``. The layer must be sorted so
+    that index order is the tie-break order (boundary sets sort every layer by code).
+
+    Inside, the layer's extent is cut into square cells, about :data:`CELLS_PER_POLYGON` per
+    polygon. A cell that touches no polygon answers -1; a cell that touches exactly one polygon
+    which covers it whole answers that polygon; only points in the remaining cells — those a
+    boundary runs through, about a tenth — are tested exactly against the few polygons that
+    touch their cell. Cells are widened by a hair so that rounding in the cell arithmetic can
+    never put a point in a cell that does not really hold it.
+    """
+
+    MIXED = -2
+
+    def __init__(self, polygons):
+        self._polygons = np.asarray(polygons)
+        shapely.prepare(self._polygons)
+        n = len(self._polygons)
+        if n == 0:
+            return
+        x0, y0, x1, y1 = shapely.total_bounds(self._polygons)
+        cells = min(MAX_CELLS, CELLS_PER_POLYGON * n)
+        size = max(float(np.sqrt(max((x1 - x0) * (y1 - y0), 1e-18) / cells)),
+                   (x1 - x0) / MAX_CELLS, (y1 - y0) / MAX_CELLS, 1e-9)
+        nx, ny = int((x1 - x0) // size) + 1, int((y1 - y0) // size) + 1
+        self._grid = (x0, y0, size, nx, ny)
+        ix, iy = np.arange(nx * ny) % nx, np.arange(nx * ny) // nx
+        pad = size * 1e-6
+        boxes = shapely.box(x0 + ix * size - pad, y0 + iy * size - pad,
+                            x0 + (ix + 1) * size + pad, y0 + (iy + 1) * size + pad)
+        cell_idx, poly_idx = shapely.STRtree(self._polygons).query(boxes, predicate="intersects")
+        order = np.lexsort((poly_idx, cell_idx))  # by cell, then ascending polygon
+        cell_idx, poly_idx = cell_idx[order], poly_idx[order]
+        touching = np.bincount(cell_idx, minlength=nx * ny)
+        answer = np.where(touching == 0, -1, self.MIXED).astype(np.int32)
+        single = touching[cell_idx] == 1
+        whole = shapely.covers(self._polygons[poly_idx[single]], boxes[cell_idx[single]])
+        answer[cell_idx[single][whole]] = poly_idx[single][whole]
+        mixed = answer[cell_idx] == self.MIXED
+        self._answer = answer
+        self._candidates = poly_idx[mixed].astype(np.int32)
+        self._starts = np.concatenate([[0], np.cumsum(np.where(answer == self.MIXED, touching, 0))])
+
+    def __len__(self) -> int:
+        return len(self._polygons)
+
+    def locate(self, x, y) -> np.ndarray:
+        """Indices of the polygons covering the points ``(x, y)`` (finite floats), -1 for none."""
+        result = np.full(len(x), -1, dtype=np.int64)
+        if not len(self._polygons) or not len(x):
+            return result
+        x0, y0, size, nx, ny = self._grid
+        fx, fy = np.floor((x - x0) / size), np.floor((y - y0) / size)
+        inside = (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)
+        cell = np.where(inside, fy * nx + fx, 0).astype(np.int64)
+        result[inside] = self._answer[cell[inside]]
+        mixed = np.flatnonzero(result == self.MIXED)
+        if len(mixed):
+            starts = self._starts[cell[mixed]]
+            counts = self._starts[cell[mixed] + 1] - starts
+            point = np.repeat(mixed, counts)
+            offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            polygon = self._candidates[np.repeat(starts, counts) + offsets]
+            hit = shapely.intersects_xy(self._polygons[polygon], x[point], y[point])
+            best = np.full(len(x), len(self._polygons), dtype=np.int64)
+            np.minimum.at(best, point[hit], polygon[hit])
+            result[mixed] = np.where(best[mixed] == len(self._polygons), -1, best[mixed])
+        return result
+
+    def locate_one(self, x: float, y: float) -> int:
+        """``locate`` for one point, without the array round trip."""
+        if not len(self._polygons):
+            return -1
+        x0, y0, size, nx, ny = self._grid
+        fx, fy = math.floor((x - x0) / size), math.floor((y - y0) / size)
+        if not (0 <= fx < nx and 0 <= fy < ny):
+            return -1
+        cell = fy * nx + fx
+        answer = int(self._answer[cell])
+        if answer != self.MIXED:
+            return answer
+        for polygon in self._candidates[self._starts[cell]:self._starts[cell + 1]]:
+            if shapely.intersects_xy(self._polygons[polygon], x, y):
+                return int(polygon)
+        return -1
+
+
+class Outline:
+    """Exact distance from points to the outline of a set of polygons (metric CRS).
+
+    The outline's vertices go into a KD-tree. If the nearest outline point q of p lies on a
+    segment, both ends of that segment are within √(d² + L²) of p, where d ≤ the distance to the
+    nearest vertex and L is the longest segment; so the segments next to the vertices within that
+    radius always include the nearest one. A point whose k nearest vertices do not cover the
+    radius is checked against every segment (edges are densified when projected, see
+    :func:`geo.boundaries.to_metric`, so this is rare).
+    """
+
+    ROUNDS = (4, 32)  # vertices asked for per point, then again for the unsure ones
+    SEGMENT_M = 10.0  # the outline is cut into segments no longer than this
+    MIN_HOLE_M2 = 1.0  # holes smaller than this are rounding slivers between grids, not holes
+
+    def __init__(self, polygons, metric_crs):
+        union = shapely.union_all(np.asarray(polygons))  # in lon/lat, where the edges meet
+        rings = []
+        for part in shapely.get_parts(union):
+            holes = [shapely.Polygon(r) for r in part.interiors]
+            areas = shapely.area(to_metric(holes, metric_crs)) if holes else []
+            rings += [part.exterior] + [h.exterior for h, a in zip(holes, areas, strict=True)
+                                        if a >= self.MIN_HOLE_M2]
+        rings = shapely.segmentize(to_metric(rings, metric_crs), self.SEGMENT_M)
+        starts, ends, previous, offset = [], [], [], 0
+        for ring in rings:
+            coords = shapely.get_coordinates(ring)[:-1]  # rings repeat their first vertex
+            n = len(coords)
+            starts.append(coords)
+            ends.append(np.roll(coords, -1, axis=0))
+            previous.append(offset + (np.arange(n) - 1) % n)
+            offset += n
+        self._a, self._b = np.concatenate(starts), np.concatenate(ends)
+        self._previous = np.concatenate(previous)
+        self._longest2 = float(((self._b - self._a) ** 2).sum(axis=1).max())
+        self._tree = cKDTree(self._a)
+
+    def distance(self, x, y) -> np.ndarray:
+        points = np.column_stack([x, y])
+        best = np.full(len(points), np.inf)
+        todo = np.arange(len(points))
+        for k in self.ROUNDS:
+            k = min(k, len(self._a))
+            best[todo], sure = self._nearest(points[todo], k)
+            todo = todo[~sure]
+            if not len(todo):
+                return best
+        for i in todo:
+            best[i] = _segment_distance(*points[i], *self._a.T, *self._b.T).min()
+        return best
+
+    def _nearest(self, points, k):
+        """Best distance over the segments next to the k nearest vertices, and if it is sure."""
+        reach, idx = self._tree.query(points, k=k)
+        reach, idx = reach.reshape(len(points), k), idx.reshape(len(points), k)
+        segments = np.concatenate([idx, self._previous[idx]], axis=1)
+        (ax, ay), (bx, by) = self._a.T[:, segments], self._b.T[:, segments]
+        best = _segment_distance(points[:, :1], points[:, 1:], ax, ay, bx, by).min(axis=1)
+        sure = (reach[:, -1] > np.sqrt(reach[:, 0] ** 2 + self._longest2)) | (k == len(self._a))
+        return best, sure
+
+
+def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
+    """Distance from points ``(px, py)`` to segments ``a``–``b`` (arrays broadcast together)."""
+    dx, dy = bx - ax, by - ay
+    t = ((px - ax) * dx + (py - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-300)
+    np.clip(t, 0.0, 1.0, out=t)
+    return np.hypot(px - ax - t * dx, py - ay - t * dy)

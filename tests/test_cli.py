@@ -1,0 +1,181 @@
+"""The gridline command line, driven through click and, once, as the installed script."""
+
+import json
+import shutil
+import subprocess
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from geo.boundaries import load_boundaries
+from geo.crs import from_wgs84
+from geo.demo import sample_reports
+from geo.validation import validate
+from tests.conftest import PROJECT, toy_layers, write_gpkg
+from web.cli import main
+
+BOWTIE = shapely.Polygon([(108.91, 34.20), (108.92, 34.21), (108.92, 34.20), (108.91, 34.21)])
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture
+def broken_gpkg(tmp_path):
+    layers = toy_layers()
+    layers["grids"].loc[layers["grids"]["name"] == "A1e", "geometry"] = BOWTIE
+    return write_gpkg(tmp_path / "broken.gpkg", layers)
+
+
+def test_validate_the_demo_district():
+    result = run("validate")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "valid: 0 errors, 0 warnings (tolerance 1 m²)"
+
+
+def test_validate_reports_errors_as_json_and_exits_1(broken_gpkg):
+    result = run("validate", broken_gpkg, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["ok"] is False
+    assert any(f["check"] == "invalid_geometry" and "Self-intersection" in f["message"]
+               for f in report["findings"])
+
+
+def test_validate_fix_repairs_reports_and_writes(broken_gpkg, tmp_path):
+    out = tmp_path / "fixed.gpkg"
+    result = run("validate", broken_gpkg, "--fix", "--output", out)
+    assert "repaired grids" in result.output and "invalid_geometry" not in result.output
+    fixed = load_boundaries(out)
+    assert all(shapely.is_valid(fixed.grids.geometry.values))
+    assert not [f for f in validate(fixed).findings if f.check == "invalid_geometry"]
+
+
+def test_validate_a_gcj02_fence(realdata):
+    result = run("validate", realdata / "lianhu_610104_amap_fence.json", "--crs", "gcj02")
+    assert result.exit_code == 0, result.output
+    assert "41." in result.output.splitlines()[0] and "converted from gcj02" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (("validate", "/nonexistent/x.gpkg"), "does not exist"),
+    (("validate", "--crs", "wgs85"), "unknown coordinate system 'wgs85'"),
+    (("resolve", "abc", "34.2"), "lon must be a number"),
+    (("resolve", "108.93", "91"), "latitude 91.0 is beyond ±90"),
+    (("resolve", "34.26", "108.93"), "order looks swapped"),
+    (("resolve", "108.93", "34.26", "--crs", "gcj03"), "unknown coordinate system 'gcj03'"),
+])
+def test_bad_input_is_a_one_line_error_with_exit_2(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and message in result.output
+
+
+def test_resolve_prints_json():
+    result = run("resolve", "108.93", "34.26")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["status"] == "ok" and len(answer["grid_code"]) == 15
+    assert answer["grid_code"].startswith(answer["community_code"])
+    assert answer["station_id"].startswith("ST") and answer["station_distance_m"] > 0
+
+
+def test_resolve_gcj02_input_gives_the_same_grid():
+    wgs = json.loads(run("resolve", "108.93", "34.26").output)
+    x, y = from_wgs84(108.93, 34.26, "gcj02")
+    gcj = json.loads(run("resolve", f"{float(x):.9f}", f"{float(y):.9f}", "--crs", "gcj02").output)
+    assert gcj["grid_code"] == wgs["grid_code"]
+    assert gcj["lon"] == pytest.approx(108.93, abs=1e-8)
+
+
+def test_resolve_against_an_invalid_boundary_set_is_refused(broken_gpkg):
+    result = run("resolve", "108.905", "34.205", "--boundaries", broken_gpkg)
+    assert result.exit_code == 1
+    assert "the boundary set has 1 errors" in result.output and "--fix" in result.output
+
+
+def test_resolve_file_keeps_columns_appends_answers_and_marks_bad_rows(tmp_path):
+    out = tmp_path / "out.csv"
+    result = run("resolve-file", sample_reports(), out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "resolved 200 rows" in result.output
+    assert "ok            192" in result.output and "invalid         3" in result.output
+    source = pd.read_csv(sample_reports(), dtype=str, keep_default_na=False)
+    resolved = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(resolved.columns) == list(source.columns) + [
+        "grid_code", "community_code", "street_code", "station_id", "station_distance_m",
+        "resolve_status", "resolve_reason"]
+    pd.testing.assert_frame_equal(resolved[source.columns], source)
+    invalid = resolved[resolved["resolve_status"] == "invalid"]
+    assert len(invalid) == 3 and (invalid["resolve_reason"] != "").all()
+    assert (invalid["grid_code"] == "").all()
+
+
+def test_resolve_file_honours_each_rows_crs(tmp_path, demo_resolver):
+    x, y = from_wgs84(108.93, 34.26, "bd09")
+    pd.DataFrame({"x": [108.93, float(x)], "y": [34.26, float(y)], "crs": ["", "bd09"]}).to_csv(
+        tmp_path / "in.csv", index=False)
+    result = run("resolve-file", tmp_path / "in.csv", tmp_path / "out.csv", "--lon-col", "x",
+                 "--lat-col", "y", "--quiet")
+    assert result.exit_code == 0, result.output
+    codes = pd.read_csv(tmp_path / "out.csv", dtype=str)["grid_code"]
+    assert codes[0] == codes[1] == demo_resolver.resolve(108.93, 34.26).grid_code
+
+
+def test_resolve_file_with_unknown_row_crs_marks_the_row(tmp_path):
+    pd.DataFrame({"lon": [108.93, 108.93], "lat": [34.26, 34.26], "crs": ["wgs84", "mars"]}
+                 ).to_csv(tmp_path / "in.csv", index=False)
+    assert run("resolve-file", tmp_path / "in.csv", tmp_path / "out.csv", "--quiet").exit_code == 0
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert out["resolve_status"].tolist() == ["ok", "invalid"]
+    assert "unknown coordinate system 'mars'" in out["resolve_reason"][1]
+
+
+def test_resolve_file_on_nyc_with_a_single_polygon_file(realdata, tmp_path):
+    out = tmp_path / "nyc.csv"
+    result = run("resolve-file", realdata / "nyc311_2011_subset_2000.csv", out,
+                 "--boundaries", realdata / "nyc_community_districts_dcp.geojson",
+                 "--code-field", "label_311", "--stations", realdata / "nyc_fdny_firehouses.csv",
+                 "--lon-col", "Longitude", "--lat-col", "Latitude", "--quiet")
+    assert result.exit_code == 0, result.output
+    resolved = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert (resolved["grid_code"] == resolved["Community Board"]).sum() >= 1381
+
+
+@pytest.mark.parametrize("content, message", [
+    ("lon,lat\n", "has no rows"),
+    ("", "not a readable CSV"),
+    ("x,y\n1,2\n", "no column 'lon'"),
+])
+def test_resolve_file_bad_tables_are_refused_and_write_nothing(tmp_path, content, message):
+    (tmp_path / "in.csv").write_text(content)
+    result = run("resolve-file", tmp_path / "in.csv", tmp_path / "out.csv", "--quiet")
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "out.csv").exists()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_demo_data_regenerates_the_shipped_district(tmp_path):
+    result = run("demo-data", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].startswith("valid: 0 errors")
+    assert (tmp_path / "boundaries" / "demo.gpkg").exists()
+    layers = gpd.list_layers(tmp_path / "boundaries" / "demo.gpkg")["name"].tolist()
+    assert {"streets", "communities", "grids", "stations", "buildings"} <= set(layers)
+
+
+def test_the_readme_main_command_runs_as_the_installed_script(tmp_path):
+    gridline = shutil.which("gridline")
+    assert gridline, "the gridline script is not installed (pip install -e .)"
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert "gridline resolve-file data/samples/reports.csv resolved.csv" in readme
+    done = subprocess.run([gridline, "resolve-file", "data/samples/reports.csv",
+                           str(tmp_path / "resolved.csv")], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "resolved 200 rows" in done.stdout
+    assert len(pd.read_csv(tmp_path / "resolved.csv")) == 200

@@ -111,32 +111,25 @@ def transformer(src: pyproj.CRS, dst: pyproj.CRS) -> pyproj.Transformer:
 
 def to_wgs84(x, y, system: CoordSystem | str | None = None):
     """Convert coordinates in ``system`` to WGS84 ``(lon, lat)`` float arrays."""
-    cs = parse_crs(system)
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if cs.offset == "gcj02":
-        return gcj02_to_wgs84(x, y)
-    if cs.offset == "bd09":
-        return bd09_to_wgs84(x, y)
-    if cs.crs == WGS84:
-        return x, y
-    lon, lat = transformer(cs.crs, WGS84).transform(x, y)
-    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    return _convert(x, y, parse_crs(system), to_wgs84=True)
 
 
 def from_wgs84(lon, lat, system: CoordSystem | str | None = None):
     """Convert WGS84 ``(lon, lat)`` into ``system``: the inverse of :func:`to_wgs84`."""
-    cs = parse_crs(system)
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    if cs.offset == "gcj02":
-        return wgs84_to_gcj02(lon, lat)
-    if cs.offset == "bd09":
-        return wgs84_to_bd09(lon, lat)
+    return _convert(lon, lat, parse_crs(system), to_wgs84=False)
+
+
+def _convert(x, y, cs: CoordSystem, to_wgs84: bool):
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if cs.offset is not None:
+        inverse, forward = _OFFSET_FUNCTIONS[cs.offset]
+        return (inverse if to_wgs84 else forward)(x, y)
     if cs.crs == WGS84:
-        return lon, lat
-    x, y = transformer(WGS84, cs.crs).transform(lon, lat)
-    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        return x, y
+    src, dst = (cs.crs, WGS84) if to_wgs84 else (WGS84, cs.crs)
+    out_x, out_y = transformer(src, dst).transform(x, y)
+    return np.asarray(out_x, dtype=float), np.asarray(out_y, dtype=float)
 
 
 def metric_crs_for(lon: float, lat: float) -> pyproj.CRS:
@@ -246,3 +239,8 @@ def _invert(forward, lon, lat, start=None):
         ):
             break
     return x, y
+
+
+# offset name → (to WGS84, from WGS84)
+_OFFSET_FUNCTIONS = {"gcj02": (gcj02_to_wgs84, wgs84_to_gcj02),
+                     "bd09": (bd09_to_wgs84, wgs84_to_bd09)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from dispatch.cli import COMMANDS as DISPATCH_COMMANDS
 from geo.cli import COMMANDS as GEO_COMMANDS
 
 
@@ -13,5 +14,5 @@ def main():
     """gridline: grid partitioning, point resolution and dispatch for urban grid management."""
 
 
-for command in GEO_COMMANDS:
+for command in (*GEO_COMMANDS, *DISPATCH_COMMANDS):
     main.add_command(command)

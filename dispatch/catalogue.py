@@ -1,0 +1,84 @@
+"""The service catalogue: categories of reports and the departments that own them.
+
+Read from a TOML file (the shipped ``catalogue.toml`` by default, or ``GRIDLINE_CATALOGUE``).
+Every category names its responsible department, its urgency, its deadlines (minutes from
+dispatch), whether it may be escalated by a whistle and its duplicate radius and window.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch.errors import InputError
+
+DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.toml")
+URGENCIES = ("normal", "urgent", "emergency")
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    name_en: str
+    contact: str
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    name_en: str
+    department: str
+    urgency: str
+    respond_within: int
+    resolve_within: int
+    escalable: bool
+    duplicate_radius_m: float
+    duplicate_window_hours: float
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    categories: dict[str, Category]
+    departments: dict[str, Department]
+
+    def category(self, code) -> Category:
+        """The category ``code``; an :class:`InputError` naming the known codes otherwise."""
+        if not isinstance(code, str) or code not in self.categories:
+            raise InputError(f"unknown category {code!r}; known: "
+                             f"{', '.join(sorted(self.categories))}", field="category")
+        return self.categories[code]
+
+
+def load_catalogue(path=None) -> Catalogue:
+    """Read and check a catalogue file; every problem is reported with its category."""
+    path = Path(path or os.environ.get("GRIDLINE_CATALOGUE") or DEFAULT_CATALOGUE)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"cannot read catalogue {path}: {exc}", field="catalogue") from exc
+    departments = {code: Department(code, d["name"], d.get("name_en", d["name"]),
+                                    d.get("contact", ""))
+                   for code, d in data.get("departments", {}).items()}
+    categories = {}
+    for code, c in data.get("categories", {}).items():
+        try:
+            category = Category(code, c["name"], c.get("name_en", c["name"]), c["department"],
+                                c.get("urgency", "normal"), int(c["respond_within"]),
+                                int(c["resolve_within"]), bool(c.get("escalable", False)),
+                                float(c.get("duplicate_radius_m", 0)),
+                                float(c.get("duplicate_window_hours", 24)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"catalogue category {code}: missing or bad field {exc}",
+                             field="catalogue") from exc
+        if category.department not in departments:
+            raise InputError(f"catalogue category {code}: unknown department "
+                             f"{category.department!r}", field="catalogue")
+        if category.urgency not in URGENCIES:
+            raise InputError(f"catalogue category {code}: urgency must be one of {URGENCIES}",
+                             field="catalogue")
+        categories[code] = category
+    return Catalogue(categories, departments)

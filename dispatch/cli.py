@@ -1,0 +1,124 @@
+"""Command-line commands of the dispatch core: database, boundary versions, sweep, statistics.
+
+All of them read their settings from ``GRIDLINE_*`` variables (see :mod:`dispatch.settings`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from dispatch.roster import load_roster, write_demo_roster
+from dispatch.settings import Settings, make_service
+from dispatch.stats import GROUPS, statistics
+from geo.boundaries import load_boundaries
+from geo.cli import reports_errors
+from geo.demo import data_dir, default_source
+
+
+def service():
+    return make_service(Settings.from_env())
+
+
+@click.group("db")
+def db_group():
+    """The database."""
+
+
+@db_group.command("upgrade")
+@reports_errors
+def upgrade_command():
+    """Create or migrate the tables to the newest version."""
+    svc = service()
+    svc.db.upgrade()
+    svc.seed_departments()
+    click.echo(f"database at {svc.db.engine.url.render_as_string(hide_password=True)} is up to "
+               "date")
+
+
+@click.command("import-boundaries")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--activate", is_flag=True, help="Make it the active version if it is valid.")
+@click.option("--name", help="A name for the version (default: the file name).")
+@click.option("--crs", help="CRS of the source files, where they need one.")
+@reports_errors
+def import_boundaries_command(source, activate, name, crs):
+    """Store a boundary SOURCE as a new version (inactive unless --activate)."""
+    result = service().import_boundaries(source, activate=activate, name=name, crs=crs)
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    if activate and not result["valid"]:
+        raise click.ClickException(f"version {result['version']} has {result['errors']} errors "
+                                   "and was not activated; see gridline validate")
+
+
+@click.command("activate")
+@click.argument("version", type=int)
+@reports_errors
+def activate_command(version):
+    """Make boundary VERSION the active one."""
+    service().activate_version(version)
+    click.echo(f"boundary version {version} is active")
+
+
+@click.command("sweep")
+@reports_errors
+def sweep_command():
+    """Mark missed deadlines and deliver pending notifications (safe to run every minute)."""
+    click.echo(json.dumps(service().sweep()))
+
+
+@click.command("stats")
+@click.option("--by", type=click.Choice(list(GROUPS)), help="Group the figures.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First local day counted.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="First local day not counted.")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def stats_command(by, since, until, as_json):
+    """Reported, closed, closure and on-time rates, time to close, reopened, whistles."""
+    svc = service()
+
+    def local(day: datetime | None):
+        return day.replace(tzinfo=svc.timezone) if day else None
+
+    rows = statistics(svc.db, svc.timezone, by=by, since=local(since), until=local(until))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no work orders in that period")
+        return
+    columns = list(rows[0])
+    click.echo("  ".join(f"{c:>14}" for c in columns))
+    for row in rows:
+        click.echo("  ".join(f"{'' if row[c] is None else row[c]!s:>14}" for c in columns))
+
+
+@click.command("demo-roster")
+@reports_errors
+def demo_roster_command():
+    """Regenerate the demo roster (data/roster) from the demo district."""
+    for path in write_demo_roster(load_boundaries(default_source()), data_dir() / "roster"):
+        click.echo(f"wrote {path}")
+
+
+@click.command("seed-demo")
+@reports_errors
+def seed_demo_command():
+    """Set up an empty database with the demo district and its roster (once)."""
+    svc = service()
+    svc.db.upgrade()
+    svc.seed_departments()
+    if svc.has_active_version():
+        click.echo("a boundary version is already active: nothing to do")
+        return
+    result = svc.import_boundaries(default_source(), activate=True, name="demo district")
+    counts = load_roster(svc, Path(data_dir()) / "roster")
+    click.echo(f"demo district imported as version {result['version']} and activated; "
+               f"{counts['gridworkers']} gridworkers, {counts['dispatchers']} dispatchers")
+
+
+COMMANDS = (db_group, import_boundaries_command, activate_command, sweep_command, stats_command,
+            demo_roster_command, seed_demo_command)

@@ -1,0 +1,89 @@
+"""Rosters: gridworkers, grid leaders and street dispatchers, as CSV files.
+
+``gridworkers.csv``: name, phone, role (gridworker, grid_leader, mobile), on_duty (1/0) and
+grid_codes (separated by ``;``). ``dispatchers.csv``: name, phone, street_code. The demo
+roster is drawn deterministically from a boundary set: one gridworker per grid (every tenth off
+duty, so the fallback to the grid leader shows), one grid leader per community over all its
+grids, and two dispatchers per street.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from dispatch.errors import InputError
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国"
+OFF_DUTY_EVERY = 10
+
+
+def _person(n: int) -> tuple[str, str]:
+    name = SURNAMES[n % len(SURNAMES)] + GIVEN[(n * 7) % len(GIVEN)] + (
+        GIVEN[(n * 13 + 3) % len(GIVEN)] if n % 3 else "")
+    return name, f"138{(n * 7919 + 10000000) % 100000000:08d}"
+
+
+def write_demo_roster(bset, folder) -> list[Path]:
+    """Write the demo roster for ``bset`` into ``folder``; returns the two files."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, n = [], 0
+    for i, (code, community) in enumerate(zip(bset.grids["code"], bset.grids["community_code"],
+                                              strict=True)):
+        n += 1
+        name, phone = _person(n)
+        rows.append({"name": name, "phone": phone, "role": "gridworker",
+                     "on_duty": 0 if i % OFF_DUTY_EVERY == OFF_DUTY_EVERY - 1 else 1,
+                     "grid_codes": code})
+    for community, grids in bset.grids.groupby("community_code")["code"]:
+        n += 1
+        name, phone = _person(n)
+        rows.append({"name": name, "phone": phone, "role": "grid_leader", "on_duty": 1,
+                     "grid_codes": ";".join(grids)})
+    gridworkers = folder / "gridworkers.csv"
+    _write(gridworkers, rows)
+    dispatchers = []
+    for street in bset.streets["code"]:
+        for _ in range(2):
+            n += 1
+            name, phone = _person(n)
+            dispatchers.append({"name": name, "phone": phone, "street_code": street})
+    _write(folder / "dispatchers.csv", dispatchers)
+    return [gridworkers, folder / "dispatchers.csv"]
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def load_roster(service, folder) -> dict:
+    """Add every person of a roster folder through the service layer; returns counts."""
+    folder = Path(folder)
+    counts = {"gridworkers": 0, "dispatchers": 0}
+    for line, row in _rows(folder / "gridworkers.csv"):
+        try:
+            service.add_gridworker(row["name"], row["phone"], row["role"],
+                                   [g for g in row["grid_codes"].split(";") if g],
+                                   on_duty=row.get("on_duty", "1") not in ("0", "false", ""))
+        except (KeyError, InputError) as exc:
+            raise InputError(f"gridworkers.csv line {line}: {exc}", field="roster") from exc
+        counts["gridworkers"] += 1
+    for line, row in _rows(folder / "dispatchers.csv"):
+        try:
+            service.add_dispatcher(row["name"], row["phone"], row["street_code"])
+        except (KeyError, InputError) as exc:
+            raise InputError(f"dispatchers.csv line {line}: {exc}", field="roster") from exc
+        counts["dispatchers"] += 1
+    return counts
+
+
+def _rows(path: Path):
+    if not path.exists():
+        raise InputError(f"roster file {path} does not exist", field="roster")
+    with path.open(newline="", encoding="utf-8") as f:
+        yield from enumerate(csv.DictReader(f), start=2)

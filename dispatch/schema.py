@@ -1,0 +1,230 @@
+"""The database tables, as SQLAlchemy Core metadata (the migrations create them).
+
+Times are stored in UTC. Points are stored as WGS84 ``lon``/``lat`` on every database; on
+PostgreSQL the migrations add a generated ``geog`` geography column with a GiST index, used for
+"within N metres" and bounding-box queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, MetaData, String, Table, Text, TypeDecorator,
+                        UniqueConstraint)
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, whatever the database keeps (SQLite keeps naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc(name, **kwargs):
+    return Column(name, UTCDateTime(), **kwargs)
+
+
+boundary_versions = Table(
+    "boundary_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("district_code", String(6)),
+    Column("summary", JSON, nullable=False),
+    Column("report", JSON, nullable=False),
+    Column("valid", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False, default=False),
+    utc("created_at", nullable=False),
+    utc("activated_at"),
+)
+
+boundary_features = Table(
+    "boundary_features", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", ForeignKey("boundary_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("layer", String(20), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("name", String(200)),
+    Column("parent_code", String(64)),
+    Column("properties", JSON, nullable=False),
+    Column("geometry", LargeBinary, nullable=False),
+    Index("ix_boundary_features_version_layer", "version_id", "layer"),
+)
+
+departments = Table(
+    "departments", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("name_en", String(200)),
+    Column("contact", String(200)),
+)
+
+gridworkers = Table(
+    "gridworkers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("phone", String(30), nullable=False),
+    Column("role", String(20), nullable=False),  # gridworker, grid_leader, mobile
+    Column("on_duty", Boolean, nullable=False, default=True),
+    Column("community_code", String(64)),
+    Column("station_id", String(64)),
+    Column("lon", Float),
+    Column("lat", Float),
+    utc("created_at", nullable=False),
+)
+
+gridworker_grids = Table(
+    "gridworker_grids", metadata,
+    Column("gridworker_id", ForeignKey("gridworkers.id", ondelete="CASCADE"), primary_key=True),
+    Column("grid_code", String(64), primary_key=True),
+    Index("ix_gridworker_grids_grid", "grid_code"),
+)
+
+dispatchers = Table(
+    "dispatchers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("phone", String(30), nullable=False),
+    Column("street_code", String(64), nullable=False),
+)
+
+work_orders = Table(
+    "work_orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("category", String(40), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("boundary_version", ForeignKey("boundary_versions.id"), nullable=False),
+    Column("grid_code", String(64)),
+    Column("community_code", String(64)),
+    Column("street_code", String(64)),
+    Column("department", String(40), nullable=False),
+    Column("assignee_id", Integer),
+    Column("queue", String(20), nullable=False),
+    utc("created_at", nullable=False),
+    utc("dispatched_at"),
+    utc("respond_due"),
+    utc("resolve_due"),
+    utc("accepted_at"),
+    utc("resolved_at"),
+    utc("closed_at"),
+    Column("respond_overdue", Boolean, nullable=False),
+    Column("resolve_overdue", Boolean, nullable=False),
+    Column("feedback", Text),
+    Column("repair_photo", String(200)),
+    Column("reject_reason", Text),
+    Column("duplicate_of", Integer),
+    Column("reports", Integer, nullable=False),
+    Index("ix_work_orders_open", "category", "state"),
+    Index("ix_work_orders_lonlat", "lon", "lat"),
+    Index("ix_work_orders_created", "created_at"),
+)
+
+reports = Table(
+    "reports", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("work_order_id", ForeignKey("work_orders.id")),
+    Column("outcome", String(20), nullable=False),  # created, attached, outside
+    Column("category", String(40), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("original_x", Float, nullable=False),
+    Column("original_y", Float, nullable=False),
+    Column("original_crs", String(40), nullable=False),
+    Column("boundary_version", ForeignKey("boundary_versions.id"), nullable=False),
+    Column("resolve_status", String(20), nullable=False),
+    Column("grid_code", String(64)),
+    Column("community_code", String(64)),
+    Column("street_code", String(64)),
+    Column("station_id", String(64)),
+    Column("station_distance_m", Float),
+    Column("reason", Text),
+    Column("reporter_name", String(100)),
+    Column("reporter_phone", String(30)),
+    Column("reporter_role", String(20), nullable=False),
+    Column("photo", String(200)),
+    Column("idempotency_key", String(100)),
+    utc("created_at", nullable=False),
+    UniqueConstraint("idempotency_key", name="uq_reports_idempotency_key"),
+    Index("ix_reports_order", "work_order_id"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("work_order_id", ForeignKey("work_orders.id"), nullable=False),
+    utc("at", nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("from_state", String(20)),
+    Column("to_state", String(20)),
+    Column("note", Text, nullable=False),
+    Index("ix_audit_order", "work_order_id"),
+)
+
+whistles = Table(
+    "whistles", metadata,
+    Column("work_order_id", ForeignKey("work_orders.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("blown_by", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    utc("blown_at", nullable=False),
+    Column("reason", Text, nullable=False),
+    utc("ended_at"),
+)
+
+summons = Table(
+    "summons", metadata,
+    Column("work_order_id", ForeignKey("work_orders.id"), primary_key=True),
+    Column("whistle", Integer, primary_key=True),
+    Column("department", String(40), primary_key=True),
+    utc("due_at", nullable=False),
+    utc("reported_at"),
+    utc("done_at"),
+    Column("note", Text, nullable=False),
+    Column("overdue", Boolean, nullable=False),
+)
+
+meetings = Table(
+    "meetings", metadata,
+    Column("work_order_id", ForeignKey("work_orders.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    utc("held_at", nullable=False),
+    Column("participants", JSON, nullable=False),
+    Column("decisions", JSON, nullable=False),
+    Column("tasks", JSON, nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event", String(40), nullable=False),
+    Column("work_order_id", Integer),
+    Column("payload", JSON, nullable=False),
+    utc("created_at", nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    utc("next_attempt_at", nullable=False),
+    utc("delivered_at"),
+    Column("last_error", Text),
+    Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+)

@@ -1,0 +1,623 @@
+"""The service layer: small command handlers over the domain model and the unit of work.
+
+Every handler validates its input first (an :class:`InputError` naming the field, and nothing
+written), then does its work in one transaction. Events recorded by the domain leave through the
+outbox after the commit (see :mod:`dispatch.notify`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import geopandas as gpd
+import shapely
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dispatch import schema as t
+from dispatch.catalogue import Catalogue
+from dispatch.errors import Conflict, InputError, NotFound
+from dispatch.model import WorkOrder
+from dispatch.notify import LogNotifier, Notifier, deliver_outbox
+from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
+from dispatch.storage import Database
+from geo.boundaries import BoundarySet, build_boundaries, load_boundaries
+from geo.crs import WGS84, parse_crs
+from geo.errors import GridlineError
+from geo.resolver import OUTSIDE, Resolver
+from geo.sources import RawLayers
+from geo.validation import validate
+
+MAX_DESCRIPTION = 4000
+MAX_NAME = 100
+PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
+REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
+STAFF_ROLES = ("gridworker", "grid_leader", "dispatcher", "department", "admin", "system")
+LAYERS = ("streets", "communities", "grids", "stations")
+PARENT = {"communities": "street_code", "grids": "community_code"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a name for the audit trail and a role for the rules."""
+
+    name: str
+    role: str
+
+
+SYSTEM = Actor("system", "system")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****1234: the first three and last four digits stay, for outputs not meant for staff."""
+    if not phone:
+        return phone
+    digits = re.sub(r"\D", "", phone)
+    return digits[:3] + "*" * max(len(digits) - 7, 0) + digits[-4:] if len(digits) > 7 else "****"
+
+
+class Service:
+    """The dispatch service: boundary versions, people, intake, lifecycle, sweep, statistics."""
+
+    def __init__(self, db: Database, catalogue: Catalogue, media: Path,
+                 notifier: Notifier | None = None, timezone: str = "Asia/Shanghai",
+                 clock=now_utc, max_photo_bytes: int = MAX_PHOTO_BYTES,
+                 resolvers: dict[int, Resolver] | None = None):
+        self.db = db
+        self.catalogue = catalogue
+        self.media = Path(media)
+        self.notifier = notifier or LogNotifier()
+        self.timezone = ZoneInfo(timezone)
+        self.clock = clock
+        self.max_photo_bytes = max_photo_bytes
+        # Resolvers by boundary version; versions never change, so a cache may be shared.
+        self._resolvers = {} if resolvers is None else resolvers
+        self._resolver_lock = threading.Lock()
+
+    # --- boundary versions ----------------------------------------------------------------
+
+    def import_boundaries(self, source, *, activate=False, name=None, **load_options) -> dict:
+        """Store a boundary SOURCE as a new, inactive version; activate it if asked and valid."""
+        bset = load_boundaries(source, **load_options)
+        report = validate(bset)
+        now = self.clock()
+        with self.db.unit_of_work() as uow:
+            version = uow.execute(insert(t.boundary_versions).values(
+                name=name or Path(str(source)).name, source=str(source),
+                district_code=bset.district_code, summary=bset.summary(),
+                report=report.to_dict(), valid=report.ok, active=False, created_at=now)
+                .returning(t.boundary_versions.c.id)).scalar_one()
+            uow.execute(insert(t.boundary_features), _feature_rows(version, bset))
+        if activate:
+            self.activate_version(version)
+        return {"version": version, "valid": report.ok, "errors": len(report.errors),
+                "warnings": len(report.warnings), "active": activate, **bset.summary()}
+
+    def activate_version(self, version: int) -> None:
+        """Make ``version`` the one new reports resolve against (refused if it has errors)."""
+        with self.db.unit_of_work() as uow:
+            row = uow.execute(select(t.boundary_versions).where(
+                t.boundary_versions.c.id == version)).first()
+            if row is None:
+                raise NotFound(f"no boundary version {version}")
+            if not row.valid:
+                raise InputError(f"boundary version {version} has validation errors and cannot "
+                                 "be activated", field="version")
+            uow.execute(update(t.boundary_versions).values(active=False))
+            uow.execute(update(t.boundary_versions).where(t.boundary_versions.c.id == version)
+                        .values(active=True, activated_at=self.clock()))
+
+    def has_active_version(self) -> bool:
+        with self.db.unit_of_work() as uow:
+            return uow.execute(select(t.boundary_versions.c.id).where(
+                t.boundary_versions.c.active)).first() is not None
+
+    def active_resolver(self) -> tuple[int, Resolver]:
+        """The active version's id and resolver (built once per version, then cached)."""
+        with self.db.unit_of_work() as uow:
+            version = uow.execute(select(t.boundary_versions.c.id).where(
+                t.boundary_versions.c.active)).scalar()
+        if version is None:
+            raise InputError("no boundary version is active: run gridline import-boundaries "
+                             "--activate", field="boundaries")
+        return version, self.resolver(version)
+
+    def resolver(self, version: int) -> Resolver:
+        with self._resolver_lock:
+            if version not in self._resolvers:
+                self._resolvers[version] = Resolver(self._boundary_set(version))
+            return self._resolvers[version]
+
+    def _boundary_set(self, version: int) -> BoundarySet:
+        with self.db.unit_of_work() as uow:
+            head = uow.execute(select(t.boundary_versions).where(
+                t.boundary_versions.c.id == version)).first()
+            rows = uow.execute(select(t.boundary_features).where(
+                t.boundary_features.c.version_id == version).order_by(
+                t.boundary_features.c.id)).all()
+        layers = {}
+        for layer in LAYERS:
+            picked = [r for r in rows if r.layer == layer]
+            key = "station_id" if layer == "stations" else "code"
+            data = {key: [r.code for r in picked], "name": [r.name for r in picked]}
+            if layer in PARENT:
+                data[PARENT[layer]] = [r.parent_code for r in picked]
+            geometry = shapely.from_wkb([r.geometry for r in picked])
+            frame = gpd.GeoDataFrame(data, geometry=geometry, crs=WGS84)
+            for column in {k for r in picked for k in r.properties}:
+                frame[column] = [r.properties.get(column) for r in picked]
+            layers[layer] = frame
+        return build_boundaries(RawLayers(layers, single_layer=head.district_code is None),
+                                district_code=head.district_code)
+
+    # --- people ---------------------------------------------------------------------------
+
+    def add_gridworker(self, name: str, phone: str, role: str, grids=(), on_duty=True) -> int:
+        _text(name, "name", MAX_NAME)
+        _phone(phone)
+        if role not in ("gridworker", "grid_leader", "mobile"):
+            raise InputError("role must be gridworker, grid_leader or mobile", field="role")
+        with self.db.unit_of_work() as uow:
+            gid = uow.execute(insert(t.gridworkers).values(
+                name=name, phone=phone, role=role, on_duty=on_duty,
+                created_at=self.clock()).returning(t.gridworkers.c.id)).scalar_one()
+            if grids:
+                uow.execute(insert(t.gridworker_grids), [
+                    {"gridworker_id": gid, "grid_code": g} for g in dict.fromkeys(grids)])
+        return gid
+
+    def set_on_duty(self, gridworker_id: int, on_duty: bool) -> None:
+        with self.db.unit_of_work() as uow:
+            done = uow.execute(update(t.gridworkers).where(t.gridworkers.c.id == gridworker_id)
+                               .values(on_duty=bool(on_duty)))
+            if done.rowcount != 1:
+                raise NotFound(f"no gridworker {gridworker_id}")
+
+    def add_dispatcher(self, name: str, phone: str, street_code: str) -> int:
+        _text(name, "name", MAX_NAME)
+        _phone(phone)
+        with self.db.unit_of_work() as uow:
+            return uow.execute(insert(t.dispatchers).values(
+                name=name, phone=phone, street_code=street_code).returning(
+                t.dispatchers.c.id)).scalar_one()
+
+    def register_mobile_gridworker(self, name: str, phone: str, lon, lat, crs=None) -> dict:
+        """A rider or courier becomes a mobile gridworker (流动网格员) where they stand: attached
+        to the grid and community there and to the nearest station."""
+        _text(name, "name", MAX_NAME)
+        _phone(phone)
+        system = _crs(crs)
+        _, resolver = self.active_resolver()
+        where = resolver.resolve(lon, lat, crs=system)
+        if where.status == OUTSIDE:
+            raise InputError("the location is outside the district", field="lat")
+        with self.db.unit_of_work() as uow:
+            gid = uow.execute(insert(t.gridworkers).values(
+                name=name, phone=phone, role="mobile", on_duty=True,
+                community_code=where.community_code, station_id=where.station_id,
+                lon=where.lon, lat=where.lat, created_at=self.clock()).returning(
+                t.gridworkers.c.id)).scalar_one()
+            if where.grid_code:
+                uow.execute(insert(t.gridworker_grids).values(gridworker_id=gid,
+                                                              grid_code=where.grid_code))
+        return {"id": gid, "grid_code": where.grid_code, "community_code": where.community_code,
+                "street_code": where.street_code, "station_id": where.station_id,
+                "station_distance_m": where.station_distance_m}
+
+    def seed_departments(self) -> None:
+        """Copy the catalogue's departments into the database (idempotent)."""
+        with self.db.unit_of_work() as uow:
+            known = set(uow.execute(select(t.departments.c.code)).scalars())
+            fresh = [{"code": d.code, "name": d.name, "name_en": d.name_en, "contact": d.contact}
+                     for d in self.catalogue.departments.values() if d.code not in known]
+            if fresh:
+                uow.execute(insert(t.departments), fresh)
+
+    # --- intake ---------------------------------------------------------------------------
+
+    def submit_report(self, data: dict, photo: bytes | None = None) -> dict:
+        """Take a report: validate → convert → resolve → duplicate check → create or attach →
+        assign → record, in one transaction.
+
+        ``data``: category, description, lon, lat, crs (default wgs84), reporter_name,
+        reporter_phone, reporter_role (resident, rider, courier, gridworker, volunteer),
+        idempotency_key. The answer says the outcome (``created``, ``attached`` — a "me too"
+        joining an open order — or ``outside``, a report kept but rejected) and the order.
+        """
+        report = _validate_report(data, self.catalogue)
+        image = check_photo(photo, self.max_photo_bytes) if photo is not None else None
+        key = report["idempotency_key"]
+        if key and (earlier := self._by_key(key)) is not None:
+            return earlier
+        version, resolver = self.active_resolver()
+        where = resolver.resolve(report["x"], report["y"], crs=report["crs"])
+        category = self.catalogue.category(report["category"])
+        now = self.clock()
+        photo_name = store_photo(image, self.media) if image is not None else None
+        try:
+            report_id = self._record_report(report, where, category, version, photo_name, now)
+        except IntegrityError:
+            if photo_name:
+                (self.media / photo_name).unlink(missing_ok=True)
+            if key and (earlier := self._by_key(key)) is not None:
+                return earlier  # the same report, sent twice at once: the first one won
+            raise
+        except Exception:
+            if photo_name:
+                (self.media / photo_name).unlink(missing_ok=True)
+            raise
+        self.deliver()
+        return self._report_answer(report_id)
+
+    def _record_report(self, report, where, category, version, photo_name, now) -> int:
+        with self.db.unit_of_work() as uow:
+            outcome, order = "outside", None
+            if where.status != OUTSIDE:
+                uow.lock(f"intake:{category.code}:{where.community_code}")
+                outcome, order = self._create_or_attach(uow, category, where, version, now)
+            report_id = uow.execute(insert(t.reports).values(
+                work_order_id=order.id if order else None, outcome=outcome,
+                category=category.code, description=report["description"],
+                lon=where.lon, lat=where.lat, original_x=report["x"],
+                original_y=report["y"], original_crs=report["crs"].name,
+                boundary_version=version, resolve_status=where.status,
+                grid_code=where.grid_code, community_code=where.community_code,
+                street_code=where.street_code, station_id=where.station_id,
+                station_distance_m=where.station_distance_m,
+                reason=("outside the district, "
+                        f"{where.outside_distance_m:,.0f} m from the nearest grid"
+                        if order is None else None),
+                reporter_name=report["reporter_name"],
+                reporter_phone=report["reporter_phone"],
+                reporter_role=report["reporter_role"], photo=photo_name,
+                idempotency_key=report["idempotency_key"], created_at=now).returning(
+                t.reports.c.id)).scalar_one()
+        return report_id
+
+    def _create_or_attach(self, uow, category, where, version, now):
+        since = now - timedelta(hours=category.duplicate_window_hours)
+        nearby = uow.orders.open_nearby(category.code, where.lon, where.lat,
+                                        category.duplicate_radius_m, since)
+        if nearby:
+            order = uow.orders.get(nearby[0][0])
+            order.attach_report(SYSTEM.name, SYSTEM.role, now)
+            return "attached", uow.orders.save(order)
+        order = WorkOrder(category=category.code, lon=where.lon, lat=where.lat,
+                          boundary_version=version, grid_code=where.grid_code,
+                          community_code=where.community_code, street_code=where.street_code,
+                          department=category.department, created_at=now)
+        assignee, queue = self._assignee(uow, where.grid_code, where.community_code)
+        order.dispatch(category, assignee, queue, SYSTEM.name, SYSTEM.role, now)
+        return "created", uow.orders.add(order)
+
+    def _assignee(self, uow, grid_code, community_code):
+        """The grid's on-duty gridworker, else its grid leader, else the community's grid
+        leaders, else the street's dispatch queue."""
+        g, gg = t.gridworkers.c, t.gridworker_grids.c
+        base = select(g.id).join(t.gridworker_grids, gg.gridworker_id == g.id).where(
+            g.on_duty).order_by(g.id)
+        if grid_code:
+            for role, queue in (("gridworker", "gridworker"), ("mobile", "gridworker"),
+                                ("grid_leader", "grid_leader")):
+                found = uow.execute(base.where(gg.grid_code == grid_code, g.role == role)).first()
+                if found:
+                    return found.id, queue
+        if community_code:
+            found = uow.execute(base.where(gg.grid_code.like(f"{community_code}%"),
+                                           g.role == "grid_leader")).first()
+            if found:
+                return found.id, "community"
+        return None, "street"
+
+    def _by_key(self, key: str) -> dict | None:
+        with self.db.unit_of_work() as uow:
+            rid = uow.execute(select(t.reports.c.id).where(
+                t.reports.c.idempotency_key == key)).scalar()
+        return self._report_answer(rid) if rid is not None else None
+
+    def _report_answer(self, report_id: int) -> dict:
+        with self.db.unit_of_work() as uow:
+            r = uow.execute(select(t.reports).where(t.reports.c.id == report_id)).one()
+        return {"report_id": r.id, "outcome": r.outcome, "work_order_id": r.work_order_id,
+                "status": r.resolve_status, "grid_code": r.grid_code,
+                "community_code": r.community_code, "street_code": r.street_code,
+                "station_id": r.station_id, "reason": r.reason,
+                "boundary_version": r.boundary_version}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def act(self, order_id: int, action: str, actor: Actor, expected_version=None, **kwargs):
+        """Run one lifecycle action on an order: accept, start, resolve (feedback, photo),
+        verify, close, reopen (reason), transfer (reason, grid_code or department), reject
+        (reason), merge (into). A stale ``expected_version`` raises Conflict."""
+        handlers = {"accept": self._plain, "start": self._plain, "verify": self._plain,
+                    "close": self._plain, "resolve": self._resolve, "reopen": self._reopen,
+                    "transfer": self._transfer, "reject": self._reject, "merge": self._merge}
+        if action not in handlers:
+            raise InputError(f"unknown action {action!r}; one of {', '.join(handlers)}",
+                             field="action")
+        prepared = handlers[action](None, action, actor, None, prepare=True, **kwargs)
+        now = self.clock()
+        try:
+            with self.db.unit_of_work() as uow:
+                order = uow.orders.get(order_id)
+                if expected_version is not None and expected_version != order.version:
+                    raise Conflict(f"work order #{order_id} is at version {order.version}, "
+                                   f"not {expected_version}; reload it")
+                handlers[action](order, action, actor, now, prepared=prepared, uow=uow,
+                                 **kwargs)
+                uow.orders.save(order)
+        except Exception:
+            if isinstance(prepared, str):
+                (self.media / prepared).unlink(missing_ok=True)
+            raise
+        self.deliver()
+        return self.order(order_id, staff=True)
+
+    def _plain(self, order, action, actor, now, prepare=False, note="", **_):
+        if prepare:
+            return None
+        getattr(order, action)(actor.name, actor.role, now, note)
+
+    def _resolve(self, order, action, actor, now, prepare=False, feedback=None, photo=None,
+                 prepared=None, **_):
+        if prepare:
+            if photo is None:
+                raise InputError("resolving needs a repair photo", field="photo")
+            _text(feedback, "feedback", MAX_DESCRIPTION)
+            return store_photo(check_photo(photo, self.max_photo_bytes), self.media)
+        order.resolve(actor.name, actor.role, now, feedback, prepared)
+
+    def _reopen(self, order, action, actor, now, prepare=False, reason="", uow=None, **_):
+        if prepare:
+            return _text(reason, "reason", MAX_DESCRIPTION)
+        order.reopen(actor.name, actor.role, now, reason)
+        self._redispatch(uow, order, actor, now)
+
+    def _transfer(self, order, action, actor, now, prepare=False, reason="", grid_code=None,
+                  department=None, uow=None, **_):
+        if prepare:
+            _text(reason, "reason", MAX_DESCRIPTION)
+            if department is not None and department not in self.catalogue.departments:
+                raise InputError(f"unknown department {department!r}", field="department")
+            if grid_code is None and department is None:
+                raise InputError("a transfer names a grid_code or a department",
+                                 field="grid_code")
+            return None
+        grid = None
+        if grid_code is not None:
+            grids = self.resolver(order.boundary_version).boundaries.grids
+            match = grids[grids["code"] == grid_code]
+            if match.empty:
+                raise InputError(f"unknown grid {grid_code!r}", field="grid_code")
+            grid = (grid_code, match["community_code"].iloc[0], match["street_code"].iloc[0])
+        order.transfer(actor.name, actor.role, now, reason, grid=grid, department=department)
+        self._redispatch(uow, order, actor, now)
+
+    def _redispatch(self, uow, order, actor, now):
+        assignee, queue = self._assignee(uow, order.grid_code, order.community_code)
+        order.dispatch(self.catalogue.category(order.category), assignee, queue, actor.name,
+                       actor.role, now)
+
+    def _reject(self, order, action, actor, now, prepare=False, reason="", **_):
+        if prepare:
+            return _text(reason, "reason", MAX_DESCRIPTION)
+        order.reject(actor.name, actor.role, now, reason)
+
+    def _merge(self, order, action, actor, now, prepare=False, into=None, uow=None, **_):
+        if prepare:
+            if not isinstance(into, int) or isinstance(into, bool):
+                raise InputError("merge needs the id of the order it duplicates", field="into")
+            return None
+        target = uow.orders.get(into)
+        order.merge_into(target.id, actor.name, actor.role, now)
+        target.reports += order.reports
+        uow.orders.save(target)
+
+    # --- whistle and meetings -------------------------------------------------------------
+
+    def blow_whistle(self, order_id: int, departments, due_minutes: int, actor: Actor,
+                     reason: str = "") -> dict:
+        """Summon departments to report for duty within ``due_minutes`` (吹哨报到)."""
+        for code in departments or []:
+            if code not in self.catalogue.departments:
+                raise InputError(f"unknown department {code!r}", field="departments")
+        if not isinstance(due_minutes, int) or isinstance(due_minutes, bool) or due_minutes <= 0:
+            raise InputError("due_minutes must be a positive whole number", field="due_minutes")
+        return self._on_order(order_id, lambda order, uow, now: order.blow_whistle(
+            self.catalogue.category(order.category), departments or [],
+            now + timedelta(minutes=due_minutes), actor.name, actor.role, now, reason))
+
+    def report_for_duty(self, order_id: int, whistle: int, department: str, actor: Actor,
+                        note: str = "") -> dict:
+        return self._on_order(order_id, lambda order, uow, now: order.report_for_duty(
+            whistle, department, actor.name, now, note))
+
+    def complete_part(self, order_id: int, whistle: int, department: str, actor: Actor,
+                      note: str) -> dict:
+        _text(note, "note", MAX_DESCRIPTION)
+        return self._on_order(order_id, lambda order, uow, now: order.complete_part(
+            whistle, department, actor.name, now, note))
+
+    def record_meeting(self, order_id: int, participants, decisions, tasks,
+                       actor: Actor) -> dict:
+        return self._on_order(order_id, lambda order, uow, now: order.record_meeting(
+            participants, decisions, tasks, actor.name, actor.role, now))
+
+    def _on_order(self, order_id, change) -> dict:
+        now = self.clock()
+        with self.db.unit_of_work() as uow:
+            order = uow.orders.get(order_id)
+            change(order, uow, now)
+            uow.orders.save(order)
+        self.deliver()
+        return self.order(order_id, staff=True)
+
+    # --- deadlines and notifications ------------------------------------------------------
+
+    def sweep(self) -> dict:
+        """Mark missed deadlines (safe to run every minute: each is marked once) and deliver
+        pending notifications."""
+        now = self.clock()
+        with self.db.unit_of_work() as uow:
+            candidates = uow.orders.due_for_sweep(now)
+        marked = 0
+        for order_id in candidates:
+            with self.db.unit_of_work() as uow:
+                order = uow.orders.get(order_id)
+                if order.check_deadlines(now):
+                    uow.orders.save(order)
+                    marked += 1
+        return {"marked": marked, **self.deliver()}
+
+    def deliver(self) -> dict:
+        return deliver_outbox(self.db, self.notifier, self.clock())
+
+    # --- reading --------------------------------------------------------------------------
+
+    def order(self, order_id: int, staff: bool = False) -> dict:
+        """An order with its reports and trail; reporters' phones masked unless ``staff``."""
+        with self.db.unit_of_work() as uow:
+            order = uow.orders.get(order_id)
+            trail = uow.orders.audit(order_id)
+            reports = uow.execute(select(t.reports).where(
+                t.reports.c.work_order_id == order_id).order_by(t.reports.c.id)).all()
+        return {
+            "id": order.id, "category": order.category, "state": str(order.state),
+            "open311_status": order.open311_status, "version": order.version,
+            "lon": order.lon, "lat": order.lat, "grid_code": order.grid_code,
+            "community_code": order.community_code, "street_code": order.street_code,
+            "department": order.department, "assignee_id": order.assignee_id,
+            "queue": order.queue, "boundary_version": order.boundary_version,
+            "created_at": order.created_at.isoformat(),
+            "respond_due": _iso(order.respond_due), "resolve_due": _iso(order.resolve_due),
+            "respond_overdue": order.respond_overdue, "resolve_overdue": order.resolve_overdue,
+            "feedback": order.feedback, "repair_photo": order.repair_photo,
+            "reject_reason": order.reject_reason, "duplicate_of": order.duplicate_of,
+            "reports": [{"id": r.id, "description": r.description,
+                         "reporter_name": r.reporter_name if staff else None,
+                         "reporter_phone": r.reporter_phone if staff
+                         else mask_phone(r.reporter_phone),
+                         "reporter_role": r.reporter_role, "photo": r.photo,
+                         "created_at": r.created_at.isoformat()} for r in reports],
+            "whistles": [{"number": w.number, "blown_by": w.blown_by, "reason": w.reason,
+                          "blown_at": w.blown_at.isoformat(), "ended_at": _iso(w.ended_at),
+                          "summons": [{"department": s.department, "due_at": _iso(s.due_at),
+                                       "reported_at": _iso(s.reported_at),
+                                       "done_at": _iso(s.done_at), "note": s.note,
+                                       "overdue": s.overdue} for s in w.summons]}
+                         for w in order.whistles],
+            "meetings": [{"number": m.number, "held_at": m.held_at.isoformat(),
+                          "participants": m.participants, "decisions": m.decisions,
+                          "tasks": m.tasks} for m in order.meetings],
+            "audit": [{"at": a.at.isoformat(), "actor": a.actor, "role": a.role,
+                       "action": a.action, "from": a.from_state, "to": a.to_state,
+                       "note": a.note} for a in trail],
+        }
+
+    def local_time(self, moment: datetime) -> datetime:
+        """A UTC time shown in the district's time zone."""
+        return moment.astimezone(self.timezone)
+
+
+def _feature_rows(version: int, bset: BoundarySet) -> list[dict]:
+    rows = []
+    for layer in LAYERS:
+        frame = bset.layer(layer)
+        key = "station_id" if layer == "stations" else "code"
+        standard = {key, "name", "feature", frame.geometry.name, "street_code", "community_code"}
+        extra = [c for c in frame.columns if c not in standard]
+        parents = frame[PARENT[layer]] if layer in PARENT else [None] * len(frame)
+        properties = frame[extra].astype(object).to_dict("records")
+        rows += [{"version_id": version, "layer": layer, "code": code, "name": name,
+                  "parent_code": parent, "geometry": wkb,
+                  "properties": {k: _jsonable(v) for k, v in props.items()}}
+                 for code, name, parent, wkb, props in zip(
+                     frame[key], frame["name"], parents, shapely.to_wkb(frame.geometry.values),
+                     properties, strict=True)]
+    return rows
+
+
+def _jsonable(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _text(value, field: str, limit: int, required: bool = True) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError(f"{field} is required", field=field)
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be text", field=field)
+    if len(value) > limit:
+        raise InputError(f"{field} has {len(value)} characters; at most {limit} are allowed",
+                         field=field)
+    return value.strip()
+
+
+def _phone(value) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not PHONE.match(value):
+        raise InputError("phone must be digits (optionally +, spaces or dashes), 6 to 20 long",
+                         field="phone")
+    return value
+
+
+def _crs(value):
+    try:
+        return parse_crs(value if value not in (None, "") else "wgs84")
+    except GridlineError as exc:
+        raise InputError(str(exc), field="crs") from exc
+
+
+def _number(value, field: str) -> float:
+    if isinstance(value, bool) or value is None or value == "":
+        raise InputError(f"{field} is required and must be a number", field=field)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{field} must be a number, not {value!r}", field=field) from None
+
+
+def _validate_report(data, catalogue: Catalogue) -> dict:
+    """Check every field of a report before anything is written."""
+    if not isinstance(data, dict):
+        raise InputError("a report is a JSON object", field="report")
+    catalogue.category(data.get("category"))
+    role = data.get("reporter_role") or "resident"
+    if role not in REPORTER_ROLES:
+        raise InputError(f"reporter_role must be one of {', '.join(REPORTER_ROLES)}",
+                         field="reporter_role")
+    key = data.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 100):
+        raise InputError("idempotency_key must be text of 1 to 100 characters",
+                         field="idempotency_key")
+    try:
+        phone = _phone(data.get("reporter_phone"))
+    except InputError as exc:
+        raise InputError(str(exc), field="reporter_phone") from None
+    return {
+        "category": data["category"],
+        "description": _text(data.get("description"), "description", MAX_DESCRIPTION),
+        "x": _number(data.get("lon"), "lon"), "y": _number(data.get("lat"), "lat"),
+        "crs": _crs(data.get("crs")),
+        "reporter_name": _text(data.get("reporter_name"), "reporter_name", MAX_NAME,
+                               required=False) or None,
+        "reporter_phone": phone, "reporter_role": role, "idempotency_key": key,
+    }

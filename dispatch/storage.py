@@ -1,0 +1,251 @@
+"""Storage: the database, its migrations, and a unit of work with one repository per aggregate.
+
+One URL chooses the backend (``GRIDLINE_DATABASE_URL``): a SQLite file by default, or
+PostgreSQL with PostGIS (``postgresql+psycopg://...``). SQLite runs in WAL mode with
+``synchronous=FULL`` — a report acknowledged after commit survives a crash or power cut — and
+takes its write lock at the start of each transaction (``BEGIN IMMEDIATE``), so concurrent
+writers queue instead of failing half-way. Work orders carry a version number: saving an order
+that someone else saved first raises :class:`~dispatch.errors.Conflict`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from alembic import command
+from alembic.config import Config
+from pyproj import Geod
+from geoalchemy2 import Geography
+from sqlalchemy import (and_, cast, create_engine, delete, event, func, insert, literal_column,
+                        select, text, update)
+from sqlalchemy.engine import Connection
+
+from dispatch import schema as t
+from dispatch.errors import Conflict, NotFound
+from dispatch.model import FINAL, AuditEntry, Meeting, State, Summons, Whistle, WorkOrder
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+GEOD = Geod(ellps="WGS84")
+METRES_PER_DEGREE_LAT = 110_574.0
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg 3 driver for them."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """An engine plus what the backend needs: pragmas for SQLite, UTC sessions for PostgreSQL."""
+
+    def __init__(self, url: str):
+        self.url = normalise_url(url)
+        if self.url.startswith("sqlite"):
+            self.engine = create_engine(self.url, connect_args={"timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql(
+                "BEGIN IMMEDIATE"))
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True,
+                                        connect_args={"options": "-c timezone=utc"})
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (``gridline db upgrade``)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def unit_of_work(self):
+        """A transaction with repositories; commits on success, rolls back on any error."""
+        with self.engine.begin() as connection:
+            yield UnitOfWork(connection, self.is_postgres)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_connect(dbapi_connection, _record):
+    dbapi_connection.isolation_level = None  # transactions are begun explicitly, IMMEDIATE
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
+                   f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+class UnitOfWork:
+    """Repositories sharing one open transaction."""
+
+    def __init__(self, connection: Connection, is_postgres: bool):
+        self.connection = connection
+        self.is_postgres = is_postgres
+        self.orders = OrderRepository(connection, is_postgres)
+
+    def execute(self, statement, *args):
+        return self.connection.execute(statement, *args)
+
+    def lock(self, key: str) -> None:
+        """Serialise writers on ``key`` (PostgreSQL advisory lock; SQLite locks the whole file)."""
+        if self.is_postgres:
+            self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                    {"k": key})
+
+
+ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version", "grid_code",
+                "community_code", "street_code", "department", "assignee_id", "queue",
+                "created_at", "dispatched_at", "respond_due", "resolve_due", "accepted_at",
+                "resolved_at", "closed_at", "respond_overdue", "resolve_overdue", "feedback",
+                "repair_photo", "reject_reason", "duplicate_of", "reports")
+
+
+class OrderRepository:
+    """Load and save :class:`WorkOrder` aggregates (with whistles, meetings, audit, events)."""
+
+    def __init__(self, connection: Connection, is_postgres: bool):
+        self.c = connection
+        self.is_postgres = is_postgres
+
+    def get(self, order_id) -> WorkOrder:
+        row = self.c.execute(select(t.work_orders).where(t.work_orders.c.id == order_id)).first()
+        if row is None:
+            raise NotFound(f"no work order #{order_id}")
+        return self._load(row)
+
+    def add(self, order: WorkOrder) -> WorkOrder:
+        values = {f: getattr(order, f) for f in ORDER_FIELDS}
+        values["state"] = str(order.state)
+        values["version"] = 1
+        order.id = self.c.execute(insert(t.work_orders).values(values).returning(
+            t.work_orders.c.id)).scalar_one()
+        order.version = 1
+        self._write_children(order)
+        return order
+
+    def save(self, order: WorkOrder) -> WorkOrder:
+        """Write a changed order; :class:`Conflict` if its version moved on meanwhile."""
+        values = {f: getattr(order, f) for f in ORDER_FIELDS}
+        values["state"] = str(order.state)
+        values["version"] = order.version + 1
+        done = self.c.execute(update(t.work_orders).where(
+            and_(t.work_orders.c.id == order.id, t.work_orders.c.version == order.version))
+            .values(values))
+        if done.rowcount != 1:
+            raise Conflict(f"work order #{order.id} was changed by someone else; reload it and "
+                           "try again")
+        order.version += 1
+        self._write_children(order)
+        return order
+
+    def audit(self, order_id) -> list[AuditEntry]:
+        rows = self.c.execute(select(t.audit).where(t.audit.c.work_order_id == order_id)
+                              .order_by(t.audit.c.id))
+        return [AuditEntry(r.at, r.actor, r.role, r.action, r.from_state, r.to_state, r.note)
+                for r in rows]
+
+    def open_nearby(self, category: str, lon: float, lat: float, radius_m: float,
+                    since: datetime) -> list[tuple[int, float]]:
+        """Open orders of ``category`` created since ``since`` within ``radius_m`` metres:
+        (id, distance in m), nearest first."""
+        c = t.work_orders.c
+        open_filter = and_(c.category == category, c.created_at >= since,
+                           c.state.not_in([str(s) for s in FINAL]))
+        if self.is_postgres:  # the GiST-indexed geography column the migration adds
+            here = cast(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), Geography)
+            geog = literal_column("work_orders.geog")
+            distance = func.ST_Distance(geog, here).label("d")
+            rows = self.c.execute(select(c.id, distance).where(
+                open_filter, func.ST_DWithin(geog, here, radius_m)).order_by("d"))
+            return [(r.id, float(r.d)) for r in rows]
+        dlat = radius_m / METRES_PER_DEGREE_LAT
+        dlon = dlat / max(np.cos(np.radians(lat)), 1e-6)
+        rows = self.c.execute(select(c.id, c.lon, c.lat).where(
+            open_filter, c.lon.between(lon - dlon, lon + dlon),
+            c.lat.between(lat - dlat, lat + dlat))).all()
+        if not rows:
+            return []
+        ids, lons, lats = (np.array(v) for v in zip(*rows, strict=True))
+        _, _, dist = GEOD.inv(np.full(len(ids), lon), np.full(len(ids), lat), lons, lats)
+        keep = dist <= radius_m
+        order = np.argsort(dist[keep], kind="stable")
+        return [(int(i), float(d)) for i, d in zip(ids[keep][order], dist[keep][order],
+                                                   strict=True)]
+
+    def due_for_sweep(self, now: datetime) -> list[int]:
+        """Ids of orders with a deadline passed and not yet marked (candidates for the sweep)."""
+        c = t.work_orders.c
+        running = c.state.not_in([str(s) for s in FINAL | {State.RESOLVED, State.VERIFIED}])
+        late = ((c.state == str(State.DISPATCHED)) & ~c.respond_overdue & (c.respond_due < now)) | (
+            running & ~c.resolve_overdue & (c.resolve_due < now))
+        summoned = select(t.summons.c.work_order_id).where(
+            t.summons.c.reported_at.is_(None), ~t.summons.c.overdue, t.summons.c.due_at < now)
+        rows = self.c.execute(select(c.id).where(late | c.id.in_(summoned)).order_by(c.id))
+        return [r.id for r in rows]
+
+    # --- mapping --------------------------------------------------------------------------
+
+    def _load(self, row) -> WorkOrder:
+        data = {f: getattr(row, f) for f in ORDER_FIELDS}
+        data["state"] = State(data["state"])
+        order = WorkOrder(id=row.id, **data)
+        parts: dict[int, list[Summons]] = {}
+        for s in self.c.execute(select(t.summons).where(t.summons.c.work_order_id == row.id)
+                                .order_by(t.summons.c.whistle, t.summons.c.department)):
+            parts.setdefault(s.whistle, []).append(
+                Summons(s.department, s.due_at, s.reported_at, s.done_at, s.note, s.overdue))
+        order.whistles = [
+            Whistle(w.number, w.blown_by, w.role, w.blown_at, w.reason, parts.get(w.number, []),
+                    w.ended_at)
+            for w in self.c.execute(select(t.whistles).where(t.whistles.c.work_order_id == row.id)
+                                    .order_by(t.whistles.c.number))]
+        order.meetings = [
+            Meeting(m.number, m.held_at, m.participants, m.decisions, m.tasks)
+            for m in self.c.execute(select(t.meetings).where(t.meetings.c.work_order_id == row.id)
+                                    .order_by(t.meetings.c.number))]
+        return order
+
+    def _write_children(self, order: WorkOrder) -> None:
+        """Audit entries and events are appended; whistles and meetings are rewritten whole
+        (safe: the version check above admits one writer per order)."""
+        if order.new_audit:
+            self.c.execute(insert(t.audit), [
+                {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
+                 "action": a.action, "from_state": a.from_state and str(a.from_state),
+                 "to_state": a.to_state and str(a.to_state), "note": a.note}
+                for a in order.new_audit])
+            order.new_audit.clear()
+        if order.events:
+            self.c.execute(insert(t.outbox), [
+                {"event": e.name, "work_order_id": order.id, "created_at": e.at,
+                 "next_attempt_at": e.at, "attempts": 0,
+                 "payload": {"event": e.name, "work_order_id": order.id,
+                             "at": e.at.isoformat(), **e.data}}
+                for e in order.events])
+            order.events.clear()
+        for table in (t.summons, t.whistles, t.meetings):
+            self.c.execute(delete(table).where(table.c.work_order_id == order.id))
+        if order.whistles:
+            self.c.execute(insert(t.whistles), [
+                {"work_order_id": order.id, "number": w.number, "blown_by": w.blown_by,
+                 "role": w.role, "blown_at": w.blown_at, "reason": w.reason,
+                 "ended_at": w.ended_at} for w in order.whistles])
+            self.c.execute(insert(t.summons), [
+                {"work_order_id": order.id, "whistle": w.number, "department": s.department,
+                 "due_at": s.due_at, "reported_at": s.reported_at, "done_at": s.done_at,
+                 "note": s.note, "overdue": s.overdue} for w in order.whistles for s in w.summons])
+        if order.meetings:
+            self.c.execute(insert(t.meetings), [
+                {"work_order_id": order.id, "number": m.number, "held_at": m.held_at,
+                 "participants": m.participants, "decisions": m.decisions, "tasks": m.tasks}
+                for m in order.meetings])

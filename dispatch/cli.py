@@ -6,6 +6,7 @@ All of them read their settings from ``GRIDLINE_*`` variables (see :mod:`dispatc
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -19,8 +20,14 @@ from geo.cli import reports_errors
 from geo.demo import data_dir, default_source
 
 
+@contextmanager
 def service():
-    return make_service(Settings.from_env())
+    """The configured service, its database connections closed afterwards."""
+    svc = make_service(Settings.from_env())
+    try:
+        yield svc
+    finally:
+        svc.db.dispose()
 
 
 @click.group("db")
@@ -32,11 +39,11 @@ def db_group():
 @reports_errors
 def upgrade_command():
     """Create or migrate the tables to the newest version."""
-    svc = service()
-    svc.db.upgrade()
-    svc.seed_departments()
-    click.echo(f"database at {svc.db.engine.url.render_as_string(hide_password=True)} is up to "
-               "date")
+    with service() as svc:
+        svc.db.upgrade()
+        svc.seed_departments()
+        url = svc.db.engine.url.render_as_string(hide_password=True)
+    click.echo(f"database at {url} is up to date")
 
 
 @click.command("import-boundaries")
@@ -47,7 +54,8 @@ def upgrade_command():
 @reports_errors
 def import_boundaries_command(source, activate, name, crs):
     """Store a boundary SOURCE as a new version (inactive unless --activate)."""
-    result = service().import_boundaries(source, activate=activate, name=name, crs=crs)
+    with service() as svc:
+        result = svc.import_boundaries(source, activate=activate, name=name, crs=crs)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     if activate and not result["valid"]:
         raise click.ClickException(f"version {result['version']} has {result['errors']} errors "
@@ -59,7 +67,8 @@ def import_boundaries_command(source, activate, name, crs):
 @reports_errors
 def activate_command(version):
     """Make boundary VERSION the active one."""
-    service().activate_version(version)
+    with service() as svc:
+        svc.activate_version(version)
     click.echo(f"boundary version {version} is active")
 
 
@@ -67,7 +76,8 @@ def activate_command(version):
 @reports_errors
 def sweep_command():
     """Mark missed deadlines and deliver pending notifications (safe to run every minute)."""
-    click.echo(json.dumps(service().sweep()))
+    with service() as svc:
+        click.echo(json.dumps(svc.sweep()))
 
 
 @click.command("stats")
@@ -78,12 +88,11 @@ def sweep_command():
 @reports_errors
 def stats_command(by, since, until, as_json):
     """Reported, closed, closure and on-time rates, time to close, reopened, whistles."""
-    svc = service()
+    with service() as svc:
+        def local(day: datetime | None):
+            return day.replace(tzinfo=svc.timezone) if day else None
 
-    def local(day: datetime | None):
-        return day.replace(tzinfo=svc.timezone) if day else None
-
-    rows = statistics(svc.db, svc.timezone, by=by, since=local(since), until=local(until))
+        rows = statistics(svc.db, svc.timezone, by=by, since=local(since), until=local(until))
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -108,14 +117,14 @@ def demo_roster_command():
 @reports_errors
 def seed_demo_command():
     """Set up an empty database with the demo district and its roster (once)."""
-    svc = service()
-    svc.db.upgrade()
-    svc.seed_departments()
-    if svc.has_active_version():
-        click.echo("a boundary version is already active: nothing to do")
-        return
-    result = svc.import_boundaries(default_source(), activate=True, name="demo district")
-    counts = load_roster(svc, Path(data_dir()) / "roster")
+    with service() as svc:
+        svc.db.upgrade()
+        svc.seed_departments()
+        if svc.has_active_version():
+            click.echo("a boundary version is already active: nothing to do")
+            return
+        result = svc.import_boundaries(default_source(), activate=True, name="demo district")
+        counts = load_roster(svc, Path(data_dir()) / "roster")
     click.echo(f"demo district imported as version {result['version']} and activated; "
                f"{counts['gridworkers']} gridworkers, {counts['dispatchers']} dispatchers")
 

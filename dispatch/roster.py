@@ -30,14 +30,13 @@ def write_demo_roster(bset, folder) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rows, n = [], 0
-    for i, (code, community) in enumerate(zip(bset.grids["code"], bset.grids["community_code"],
-                                              strict=True)):
+    for i, code in enumerate(bset.grids["code"]):
         n += 1
         name, phone = _person(n)
         rows.append({"name": name, "phone": phone, "role": "gridworker",
                      "on_duty": 0 if i % OFF_DUTY_EVERY == OFF_DUTY_EVERY - 1 else 1,
                      "grid_codes": code})
-    for community, grids in bset.grids.groupby("community_code")["code"]:
+    for _, grids in bset.grids.groupby("community_code")["code"]:
         n += 1
         name, phone = _person(n)
         rows.append({"name": name, "phone": phone, "role": "grid_leader", "on_duty": 1,

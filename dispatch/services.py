@@ -86,7 +86,8 @@ class Service:
     # --- boundary versions ----------------------------------------------------------------
 
     def import_boundaries(self, source, *, activate=False, name=None, **load_options) -> dict:
-        """Store a boundary SOURCE as a new, inactive version; activate it if asked and valid."""
+        """Store a boundary SOURCE as a new, inactive version; activate it if asked and valid
+        (a version with validation errors is stored, with its report, but never activated)."""
         bset = load_boundaries(source, **load_options)
         report = validate(bset)
         now = self.clock()
@@ -97,10 +98,11 @@ class Service:
                 report=report.to_dict(), valid=report.ok, active=False, created_at=now)
                 .returning(t.boundary_versions.c.id)).scalar_one()
             uow.execute(insert(t.boundary_features), _feature_rows(version, bset))
-        if activate:
+        if activate and report.ok:
             self.activate_version(version)
         return {"version": version, "valid": report.ok, "errors": len(report.errors),
-                "warnings": len(report.warnings), "active": activate, **bset.summary()}
+                "warnings": len(report.warnings), "active": activate and report.ok,
+                **bset.summary()}
 
     def activate_version(self, version: int) -> None:
         """Make ``version`` the one new reports resolve against (refused if it has errors)."""

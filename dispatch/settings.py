@@ -31,7 +31,8 @@ class Settings:
         env = os.environ if env is None else env
         instance = Path(env.get("GRIDLINE_INSTANCE") or "instance").absolute()
         return cls(
-            database_url=env.get("GRIDLINE_DATABASE_URL") or f"sqlite:///{instance / 'gridline.db'}",
+            database_url=(env.get("GRIDLINE_DATABASE_URL")
+                          or f"sqlite:///{instance / 'gridline.db'}"),
             media=Path(env.get("GRIDLINE_MEDIA") or instance / "media"),
             catalogue=env.get("GRIDLINE_CATALOGUE"),
             timezone=env.get("GRIDLINE_TIMEZONE") or "Asia/Shanghai",

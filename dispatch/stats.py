@@ -2,8 +2,8 @@
 whistles blown and answered on time — overall or by street, community, grid, department,
 category or day (in the district's time zone).
 
-Closed means Open311-closed (closed, rejected or duplicate: 办结). On time means closed without
-missing the resolve deadline. Reopened orders and whistles are counted from the audit trail and
+Closed means Open311-closed (closed, rejected or duplicate: 办结). On time means closed and
+resolved by the resolve deadline. Reopened orders and whistles are counted from the audit trail and
 the whistle records, so the figures agree with what the trail shows.
 """
 
@@ -45,10 +45,12 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
             t.summons.c.due_at)).mappings().all())
     if orders.empty:
         return []
-    orders["day"] = orders["created_at"].map(lambda m: m.astimezone(timezone).date().isoformat())
+    for column in ("created_at", "resolved_at", "closed_at", "resolve_due"):
+        orders[column] = pd.to_datetime(orders[column], utc=True)
+    orders["day"] = orders["created_at"].dt.tz_convert(timezone).dt.strftime("%Y-%m-%d")
     orders["closed"] = orders["state"].isin([str(s) for s in FINAL])
     finished = orders["state"] == str(State.CLOSED)
-    orders["on_time"] = finished & ~orders["resolve_overdue"].astype(bool)
+    orders["on_time"] = finished & (orders["resolved_at"] <= orders["resolve_due"])
     orders["hours_to_close"] = (orders["closed_at"] - orders["created_at"]).where(
         finished).dt.total_seconds() / 3600
     orders["reopened"] = orders["id"].isin(reopened)

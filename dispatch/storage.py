@@ -17,10 +17,21 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from pyproj import Geod
 from geoalchemy2 import Geography
-from sqlalchemy import (and_, cast, create_engine, delete, event, func, insert, literal_column,
-                        select, text, update)
+from pyproj import Geod
+from sqlalchemy import (
+    and_,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from dispatch import schema as t

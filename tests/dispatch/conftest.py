@@ -118,6 +118,13 @@ def database(request, seeded, tmp_path):
 
 
 @pytest.fixture
+def postgres(seeded):
+    """The seeded PostgreSQL database alone, freshly reset."""
+    _reset_postgres(seeded["postgres"], seeded["roster"])
+    return seeded["postgres"]
+
+
+@pytest.fixture
 def clock():
     return Clock()
 

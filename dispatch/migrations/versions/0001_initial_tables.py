@@ -69,7 +69,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index('ix_outbox_pending', ['delivered_at', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_outbox_pending', ['delivered_at', 'next_attempt_at'],
+                              unique=False)
 
     op.create_table('boundary_features',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -84,7 +85,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('boundary_features', schema=None) as batch_op:
-        batch_op.create_index('ix_boundary_features_version_layer', ['version_id', 'layer'], unique=False)
+        batch_op.create_index('ix_boundary_features_version_layer', ['version_id', 'layer'],
+                              unique=False)
 
     op.create_table('gridworker_grids',
     sa.Column('gridworker_id', sa.Integer(), nullable=False),

@@ -1,0 +1,67 @@
+"""The dispatch commands: db upgrade, seed-demo, import-boundaries, activate, sweep, stats."""
+
+import json
+
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from dispatch.settings import Settings, make_service
+from tests.conftest import toy_layers, write_gpkg
+from tests.dispatch.helpers import report
+from web.cli import main
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"GRIDLINE_INSTANCE": str(tmp_path / "instance"), "GRIDLINE_DATABASE_URL": ""}
+
+
+def run(env, *args):
+    return CliRunner().invoke(main, [str(a) for a in args], env=env)
+
+
+def test_a_fresh_instance_is_set_up_by_seed_demo(env, demo):
+    result = run(env, "seed-demo")
+    assert result.exit_code == 0, result.output
+    assert "activated; 688 gridworkers, 18 dispatchers" in result.output
+    assert "nothing to do" in run(env, "seed-demo").output
+    service = make_service(Settings.from_env(env))
+    order = service.submit_report(report(demo))
+    service.db.dispose()
+    stats = json.loads(run(env, "stats", "--json").output)
+    assert stats[0]["reported"] == 1 and stats[0]["closed"] == 0
+    by_street = json.loads(run(env, "stats", "--by", "street", "--json").output)
+    assert by_street[0]["street"] == order["street_code"]
+    assert json.loads(run(env, "sweep").output)["marked"] == 0
+
+
+def test_import_keeps_an_invalid_version_inactive(env, tmp_path):
+    assert run(env, "db", "upgrade").exit_code == 0
+    layers = toy_layers()
+    layers["grids"].loc[0, "geometry"] = shapely.Polygon(
+        [(108.91, 34.20), (108.92, 34.21), (108.92, 34.20), (108.91, 34.21)])
+    broken = write_gpkg(tmp_path / "broken.gpkg", layers)
+    result = run(env, "import-boundaries", broken, "--activate")
+    assert result.exit_code == 1 and "was not activated" in result.output
+    version = json.loads(result.output.split("\nError")[0])["version"]
+    refused = run(env, "activate", version)
+    assert refused.exit_code == 2 and "has validation errors" in refused.output
+    assert run(env, "activate", 999).exit_code == 2
+    good = run(env, "import-boundaries", write_gpkg(tmp_path / "ok.gpkg", toy_layers()),
+               "--activate")
+    assert good.exit_code == 0 and json.loads(good.output)["active"] is True
+
+
+def test_stats_refuses_bad_options(env):
+    assert run(env, "db", "upgrade").exit_code == 0
+    assert run(env, "stats", "--by", "planet").exit_code == 2
+    assert run(env, "stats", "--since", "yesterday").exit_code == 2
+    assert "no work orders" in run(env, "stats").output
+
+
+def test_db_upgrade_on_postgres_is_idempotent(postgres, pg_url):
+    env = {"GRIDLINE_DATABASE_URL": pg_url}
+    result = run(env, "db", "upgrade")
+    assert result.exit_code == 0 and "is up to date" in result.output
+    assert json.loads(run(env, "stats", "--json").output) == []

@@ -1,0 +1,76 @@
+"""Crash safety and concurrency with real processes on both databases."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from sqlalchemy import func, select
+
+from dispatch import schema as t
+from dispatch.storage import Database
+from tests.conftest import PROJECT
+from tests.dispatch.helpers import report
+
+WORKERS = 4
+
+
+def spawn(command, database, media, payload, start_at=0.0):
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.dispatch.worker", command,
+         database.engine.url.render_as_string(hide_password=False), str(media), str(start_at),
+         json.dumps(payload)], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+
+
+def test_an_acknowledged_report_survives_sigkill(database, demo, tmp_path):
+    child = spawn("crash", database, tmp_path / "media", report(demo, 120))
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == -signal.SIGKILL, err
+    ack = json.loads(out.split("ACK ", 1)[1])
+    fresh = Database(database.engine.url.render_as_string(hide_password=False))
+    try:
+        with fresh.unit_of_work() as uow:
+            row = uow.execute(select(t.reports).where(t.reports.c.id == ack["report_id"])).one()
+            order = uow.orders.get(ack["work_order_id"])
+            trail = uow.orders.audit(order.id)
+    finally:
+        fresh.dispose()
+    assert row.work_order_id == order.id and order.state == "dispatched"
+    assert [a.action for a in trail] == ["dispatch"]
+
+
+def test_racing_workers_accept_each_order_exactly_once(service, database, demo, tmp_path):
+    ids = [service.submit_report(report(demo, 60 * i))["work_order_id"] for i in range(6)]
+    start = time.time() + 8
+    children = [spawn("accept", database, tmp_path / "media", ids, start)
+                for _ in range(WORKERS)]
+    results = []
+    for child in children:
+        out, err = child.communicate(timeout=180)
+        assert child.returncode == 0, err
+        results.append(json.loads(out))
+    for position, order_id in enumerate(ids):
+        outcomes = [r[position] for r in results]
+        assert outcomes.count("accepted") == 1, outcomes
+        order = service.order(order_id, staff=True)
+        assert order["state"] == "accepted" and order["version"] == 2
+        assert [a["action"] for a in order["audit"]] == ["dispatch", "accept"]
+
+
+def test_racing_retries_with_one_key_make_one_order(database, demo, tmp_path):
+    payload = report(demo, 220, idempotency_key="rider-7-report-1")
+    start = time.time() + 8
+    children = [spawn("submit", database, tmp_path / "media", payload, start)
+                for _ in range(WORKERS)]
+    answers = []
+    for child in children:
+        out, err = child.communicate(timeout=180)
+        assert child.returncode == 0, err
+        answers.append(json.loads(out))
+    assert len({a["work_order_id"] for a in answers}) == 1
+    assert len({a["report_id"] for a in answers}) == 1
+    with database.unit_of_work() as uow:
+        assert uow.execute(select(func.count()).select_from(t.reports)).scalar_one() == 1
+        assert uow.execute(select(func.count()).select_from(t.work_orders)).scalar_one() == 1

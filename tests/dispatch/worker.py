@@ -1,0 +1,51 @@
+"""A separate process acting on the shared database, for the crash and concurrency tests.
+
+    python -m tests.dispatch.worker COMMAND DATABASE_URL MEDIA START_AT JSON
+
+``crash``: submit the report JSON, print ``ACK <answer>`` and kill itself with SIGKILL.
+``accept``: at START_AT (epoch seconds) try to accept each order id in JSON; print outcomes.
+``submit``: at START_AT submit the report JSON; print the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from dispatch.catalogue import load_catalogue
+from dispatch.errors import Conflict, IllegalTransition
+from dispatch.services import Actor, Service
+from dispatch.storage import Database
+
+
+def main(command, url, media, start_at, payload):
+    service = Service(Database(url), load_catalogue(), Path(media))
+    service.active_resolver()  # build the index before the race starts
+    data = json.loads(payload)
+    time.sleep(max(0.0, float(start_at) - time.time()))
+    if command == "crash":
+        answer = service.submit_report(data)
+        print("ACK " + json.dumps(answer), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif command == "accept":
+        outcomes = []
+        for order_id in data:
+            try:
+                service.act(order_id, "accept", Actor(f"worker-{os.getpid()}", "gridworker"))
+                outcomes.append("accepted")
+            except Conflict:
+                outcomes.append("conflict")
+            except IllegalTransition:
+                outcomes.append("already")
+        print(json.dumps(outcomes), flush=True)
+    elif command == "submit":
+        print(json.dumps(service.submit_report(data)), flush=True)
+    service.db.dispose()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

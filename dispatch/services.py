@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from dispatch import schema as t
 from dispatch.catalogue import Catalogue
 from dispatch.errors import Conflict, InputError, NotFound
-from dispatch.model import WorkOrder
+from dispatch.model import State, WorkOrder, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
 from dispatch.storage import Database
@@ -40,6 +40,7 @@ REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 STAFF_ROLES = ("gridworker", "grid_leader", "dispatcher", "department", "admin", "system")
 LAYERS = ("streets", "communities", "grids", "stations")
 PARENT = {"communities": "street_code", "grids": "community_code"}
+MAX_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -494,17 +495,7 @@ class Service:
             reports = uow.execute(select(t.reports).where(
                 t.reports.c.work_order_id == order_id).order_by(t.reports.c.id)).all()
         return {
-            "id": order.id, "category": order.category, "state": str(order.state),
-            "open311_status": order.open311_status, "version": order.version,
-            "lon": order.lon, "lat": order.lat, "grid_code": order.grid_code,
-            "community_code": order.community_code, "street_code": order.street_code,
-            "department": order.department, "assignee_id": order.assignee_id,
-            "queue": order.queue, "boundary_version": order.boundary_version,
-            "created_at": order.created_at.isoformat(),
-            "respond_due": _iso(order.respond_due), "resolve_due": _iso(order.resolve_due),
-            "respond_overdue": order.respond_overdue, "resolve_overdue": order.resolve_overdue,
-            "feedback": order.feedback, "repair_photo": order.repair_photo,
-            "reject_reason": order.reject_reason, "duplicate_of": order.duplicate_of,
+            **self._summary(order),
             "reports": [{"id": r.id, "description": r.description,
                          "reporter_name": r.reporter_name if staff else None,
                          "reporter_phone": r.reporter_phone if staff
@@ -526,9 +517,73 @@ class Service:
                        "note": a.note} for a in trail],
         }
 
+    def list_orders(self, *, bbox=None, states=None, category=None, street_code=None,
+                    grid_code=None, since=None, until=None, limit=100, offset=0) -> dict:
+        """Orders matching every filter given, newest first, a page at a time.
+
+        ``bbox`` = (west, south, east, north) in WGS84 degrees; ``states`` a list of states;
+        ``limit`` 1–10 000. The answer has ``total`` (all matches) and one summary per order.
+        """
+        if bbox is not None:
+            bbox = _bbox(bbox)
+        for state in states or []:
+            if state not in {str(s) for s in State}:
+                raise InputError(f"unknown state {state!r}", field="state")
+        if category is not None:
+            self.catalogue.category(category)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise InputError("offset must be a whole number from 0", field="offset")
+        with self.db.unit_of_work() as uow:
+            ids, total = uow.orders.search(bbox=bbox, states=states, category=category,
+                                           street_code=street_code, grid_code=grid_code,
+                                           since=since, until=until, limit=limit,
+                                           offset=offset)
+            rows = {r.id: r for r in uow.execute(select(t.work_orders).where(
+                t.work_orders.c.id.in_(ids)))}
+        return {"total": total, "limit": limit, "offset": offset,
+                "orders": [self._summary(rows[i]) for i in ids]}
+
+    def _summary(self, order) -> dict:
+        """The public facts of an order (a :class:`WorkOrder` or a table row): no personal
+        data; times in UTC and in the district's time zone."""
+        state = State(order.state)
+        return {
+            "id": order.id, "category": order.category, "state": str(state),
+            "open311_status": open311_status(state), "version": order.version,
+            "lon": order.lon, "lat": order.lat, "grid_code": order.grid_code,
+            "community_code": order.community_code, "street_code": order.street_code,
+            "department": order.department, "assignee_id": order.assignee_id,
+            "queue": order.queue, "boundary_version": order.boundary_version,
+            "created_at": order.created_at.isoformat(),
+            "created_at_local": self.local_time(order.created_at).isoformat(),
+            "respond_due": _iso(order.respond_due), "resolve_due": _iso(order.resolve_due),
+            "resolve_due_local": _iso(order.resolve_due and self.local_time(order.resolve_due)),
+            "respond_overdue": order.respond_overdue, "resolve_overdue": order.resolve_overdue,
+            "closed_at": _iso(order.closed_at), "feedback": order.feedback,
+            "repair_photo": order.repair_photo, "reject_reason": order.reject_reason,
+            "duplicate_of": order.duplicate_of, "reports_count": order.reports,
+        }
+
     def local_time(self, moment: datetime) -> datetime:
         """A UTC time shown in the district's time zone."""
         return moment.astimezone(self.timezone)
+
+    def update_department(self, code: str, *, name=None, contact=None) -> None:
+        """Edit a department's name or contact."""
+        values = {}
+        if name is not None:
+            values["name"] = _text(name, "name", 200)
+        if contact is not None:
+            values["contact"] = _text(contact, "contact", 200)
+        if not values:
+            raise InputError("give a name or a contact to change", field="name")
+        with self.db.unit_of_work() as uow:
+            done = uow.execute(update(t.departments).where(t.departments.c.code == code)
+                               .values(values))
+            if done.rowcount != 1:
+                raise NotFound(f"no department {code!r}")
 
 
 def _feature_rows(version: int, bset: BoundarySet) -> list[dict]:
@@ -595,6 +650,17 @@ def _number(value, field: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise InputError(f"{field} must be a number, not {value!r}", field=field) from None
+
+
+def _bbox(value) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InputError("bbox is four numbers: west, south, east, north", field="bbox") from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InputError("bbox must have west < east within ±180 and south < north within ±90",
+                         field="bbox")
+    return west, south, east, north
 
 
 def _validate_report(data, catalogue: Catalogue) -> dict:

@@ -193,6 +193,39 @@ class OrderRepository:
         return [(int(i), float(d)) for i, d in zip(ids[keep][order], dist[keep][order],
                                                    strict=True)]
 
+    def search(self, *, bbox=None, states=None, category=None, street_code=None,
+               grid_code=None, since=None, until=None, limit=100, offset=0):
+        """Ids of matching orders, newest first, and how many match in all.
+
+        ``bbox`` is (west, south, east, north) in WGS84; on PostgreSQL it is answered by the
+        GiST index of the generated ``geom`` column.
+        """
+        c = t.work_orders.c
+        where = []
+        if bbox is not None:
+            west, south, east, north = bbox
+            if self.is_postgres:
+                where.append(literal_column("work_orders.geom").op("&&")(
+                    func.ST_MakeEnvelope(west, south, east, north, 4326)))
+            else:
+                where += [c.lon.between(west, east), c.lat.between(south, north)]
+        if states:
+            where.append(c.state.in_([str(s) for s in states]))
+        for column, value in ((c.category, category), (c.street_code, street_code),
+                              (c.grid_code, grid_code)):
+            if value is not None:
+                where.append(column == value)
+        if since is not None:
+            where.append(c.created_at >= since)
+        if until is not None:
+            where.append(c.created_at < until)
+        total = self.c.execute(select(func.count()).select_from(t.work_orders).where(
+            *where)).scalar_one()
+        ids = self.c.execute(select(c.id).where(*where).order_by(c.created_at.desc(),
+                                                                  c.id.desc())
+                             .limit(limit).offset(offset)).scalars().all()
+        return list(ids), total
+
     def due_for_sweep(self, now: datetime) -> list[int]:
         """Ids of orders with a deadline passed and not yet marked (candidates for the sweep)."""
         c = t.work_orders.c

@@ -93,6 +93,12 @@ def _reset_postgres(db: Database, roster) -> None:
     with db.engine.begin() as connection:
         connection.exec_driver_sql(
             f"TRUNCATE {', '.join(WORK_TABLES)} RESTART IDENTITY CASCADE")
+        # Only the seeded demo district (version 1) survives, active again.
+        connection.exec_driver_sql("DELETE FROM boundary_features WHERE version_id > 1")
+        connection.exec_driver_sql("DELETE FROM boundary_versions WHERE id > 1")
+        connection.exec_driver_sql("UPDATE boundary_versions SET active = (id = 1)")
+        connection.exec_driver_sql("SELECT setval(pg_get_serial_sequence('boundary_versions', "
+                                   "'id'), 1)")
         connection.execute(delete(t.gridworker_grids))
         connection.execute(delete(t.gridworkers))
         connection.execute(delete(t.dispatchers))
@@ -131,6 +137,11 @@ def clock():
 
 @pytest.fixture
 def service(database, seeded, clock, tmp_path):
-    backend = database.engine.dialect.name
-    return Service(database, seeded["catalogue"], tmp_path / "media", clock=clock,
-                   resolvers=seeded["resolvers"][backend])
+    """A service on a freshly seeded database; the seeded version's resolver is built once per
+    backend (versions a test adds are its own)."""
+    shared = seeded["resolvers"][database.engine.dialect.name]
+    service = Service(database, seeded["catalogue"], tmp_path / "media", clock=clock,
+                      resolvers=dict(shared))
+    yield service
+    if 1 in service._resolvers:
+        shared[1] = service._resolvers[1]

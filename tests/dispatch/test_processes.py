@@ -24,6 +24,16 @@ def spawn(command, database, media, payload, start_at=0.0):
         text=True)
 
 
+def finish(children) -> list:
+    """Each child's printed JSON answer, once all have exited cleanly."""
+    answers = []
+    for child in children:
+        out, err = child.communicate(timeout=180)
+        assert child.returncode == 0, err
+        answers.append(json.loads(out))
+    return answers
+
+
 def test_an_acknowledged_report_survives_sigkill(database, demo, tmp_path):
     child = spawn("crash", database, tmp_path / "media", report(demo, 120))
     out, err = child.communicate(timeout=120)
@@ -44,13 +54,8 @@ def test_an_acknowledged_report_survives_sigkill(database, demo, tmp_path):
 def test_racing_workers_accept_each_order_exactly_once(service, database, demo, tmp_path):
     ids = [service.submit_report(report(demo, 60 * i))["work_order_id"] for i in range(6)]
     start = time.time() + 8
-    children = [spawn("accept", database, tmp_path / "media", ids, start)
-                for _ in range(WORKERS)]
-    results = []
-    for child in children:
-        out, err = child.communicate(timeout=180)
-        assert child.returncode == 0, err
-        results.append(json.loads(out))
+    results = finish([spawn("accept", database, tmp_path / "media", ids, start)
+                      for _ in range(WORKERS)])
     for position, order_id in enumerate(ids):
         outcomes = [r[position] for r in results]
         assert outcomes.count("accepted") == 1, outcomes
@@ -62,13 +67,8 @@ def test_racing_workers_accept_each_order_exactly_once(service, database, demo, 
 def test_racing_retries_with_one_key_make_one_order(database, demo, tmp_path):
     payload = report(demo, 220, idempotency_key="rider-7-report-1")
     start = time.time() + 8
-    children = [spawn("submit", database, tmp_path / "media", payload, start)
-                for _ in range(WORKERS)]
-    answers = []
-    for child in children:
-        out, err = child.communicate(timeout=180)
-        assert child.returncode == 0, err
-        answers.append(json.loads(out))
+    answers = finish([spawn("submit", database, tmp_path / "media", payload, start)
+                      for _ in range(WORKERS)])
     assert len({a["work_order_id"] for a in answers}) == 1
     assert len({a["report_id"] for a in answers}) == 1
     with database.unit_of_work() as uow:

@@ -14,7 +14,7 @@ import click
 
 from dispatch.roster import load_roster, write_demo_roster
 from dispatch.settings import Settings, make_service
-from dispatch.stats import GROUPS, statistics
+from dispatch.stats import GROUPS
 from geo.boundaries import load_boundaries
 from geo.cli import reports_errors
 from geo.demo import data_dir, default_source
@@ -92,7 +92,7 @@ def stats_command(by, since, until, as_json):
         def local(day: datetime | None):
             return day.replace(tzinfo=svc.timezone) if day else None
 
-        rows = statistics(svc.db, svc.timezone, by=by, since=local(since), until=local(until))
+        rows = svc.stats(by=by, since=local(since), until=local(until))
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

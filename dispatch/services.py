@@ -25,6 +25,7 @@ from dispatch.errors import Conflict, InputError, NotFound
 from dispatch.model import State, WorkOrder, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
+from dispatch.stats import statistics
 from dispatch.storage import Database
 from geo.boundaries import BoundarySet, build_boundaries, load_boundaries
 from geo.crs import WGS84, parse_crs
@@ -565,6 +566,10 @@ class Service:
             "repair_photo": order.repair_photo, "reject_reason": order.reject_reason,
             "duplicate_of": order.duplicate_of, "reports_count": order.reports,
         }
+
+    def stats(self, by=None, since=None, until=None) -> list[dict]:
+        """The district's figures (see :func:`dispatch.stats.statistics`)."""
+        return statistics(self.db, self.timezone, by=by, since=since, until=until)
 
     def local_time(self, moment: datetime) -> datetime:
         """A UTC time shown in the district's time zone."""

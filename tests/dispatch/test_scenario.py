@@ -2,7 +2,6 @@
 whistle to 城管, 住建 and 消防, repair, verification, closure — and the statistics after."""
 
 from dispatch.services import Actor
-from dispatch.stats import statistics
 from tests.dispatch.helpers import inside, photo
 
 
@@ -54,7 +53,7 @@ def test_road_collapse_from_report_to_closure(service, demo, clock):
                        "complete_part", "resolve", "verify", "close"]
     assert service.sweep()["marked"] == 0  # nothing was late
 
-    [street_row] = statistics(service.db, service.timezone, by="street")
+    [street_row] = service.stats(by="street")
     assert street_row["street"] == grid["street_code"]
     assert (street_row["reported"], street_row["closed"]) == (1, 1)
     assert street_row["closure_rate"] == 1.0 and street_row["on_time_rate"] == 1.0

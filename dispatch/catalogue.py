@@ -16,6 +16,7 @@ from dispatch.errors import InputError
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.toml")
 URGENCIES = ("normal", "urgent", "emergency")
+MAX_ATTRIBUTE_TEXT = 500
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,28 @@ class Category:
     escalable: bool
     duplicate_radius_m: float
     duplicate_window_hours: float
+    attributes: tuple[dict, ...] = ()
+
+    def check_attributes(self, given) -> dict:
+        """The answers to this category's extra questions, checked; unknown codes, missing
+        required answers and values outside a list are refused by name."""
+        given = {} if given is None else given
+        if not isinstance(given, dict):
+            raise InputError("attributes must be an object of code → value", field="attributes")
+        known = {a["code"]: a for a in self.attributes}
+        for code in given:
+            if code not in known:
+                raise InputError(f"category {self.code} has no attribute {code!r}",
+                                 field=f"attribute[{code}]")
+        answers = {}
+        for code, attribute in known.items():
+            value = given.get(code)
+            if value in (None, ""):
+                if attribute.get("required"):
+                    raise InputError(f"attribute {code} is required", field=f"attribute[{code}]")
+                continue
+            answers[code] = _check_value(attribute, value)
+        return answers
 
 
 @dataclass(frozen=True)
@@ -70,7 +93,8 @@ def load_catalogue(path=None) -> Catalogue:
                                 c.get("urgency", "normal"), int(c["respond_within"]),
                                 int(c["resolve_within"]), bool(c.get("escalable", False)),
                                 float(c.get("duplicate_radius_m", 0)),
-                                float(c.get("duplicate_window_hours", 24)))
+                                float(c.get("duplicate_window_hours", 24)),
+                                tuple(c.get("attributes", ())))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"catalogue category {code}: missing or bad field {exc}",
                              field="catalogue") from exc
@@ -82,3 +106,24 @@ def load_catalogue(path=None) -> Catalogue:
                              field="catalogue")
         categories[code] = category
     return Catalogue(categories, departments)
+
+
+def _check_value(attribute: dict, value):
+    field = f"attribute[{attribute['code']}]"
+    kind = attribute.get("datatype", "string")
+    if kind == "number":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{attribute['code']} must be a number", field=field) from None
+    if kind in ("singlevaluelist", "multivaluelist"):
+        keys = {v["key"] for v in attribute.get("values", ())}
+        chosen = value if isinstance(value, list) else [value]
+        if (kind == "singlevaluelist" and len(chosen) != 1) or not set(map(str, chosen)) <= keys:
+            raise InputError(f"{attribute['code']} must be one of {', '.join(sorted(keys))}",
+                             field=field)
+        return chosen[0] if kind == "singlevaluelist" else chosen
+    if not isinstance(value, str) or len(value) > MAX_ATTRIBUTE_TEXT:
+        raise InputError(f"{attribute['code']} must be text of at most {MAX_ATTRIBUTE_TEXT} "
+                         "characters", field=field)
+    return value.strip()

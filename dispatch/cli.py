@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 
 import click
 
-from dispatch.roster import load_roster, write_demo_roster
+from dispatch.roster import seed_demo, write_demo_roster
 from dispatch.settings import Settings, make_service
 from dispatch.stats import GROUPS
 from geo.boundaries import load_boundaries
@@ -118,15 +117,12 @@ def demo_roster_command():
 def seed_demo_command():
     """Set up an empty database with the demo district and its roster (once)."""
     with service() as svc:
-        svc.db.upgrade()
-        svc.seed_departments()
-        if svc.has_active_version():
-            click.echo("a boundary version is already active: nothing to do")
-            return
-        result = svc.import_boundaries(default_source(), activate=True, name="demo district")
-        counts = load_roster(svc, Path(data_dir()) / "roster")
-    click.echo(f"demo district imported as version {result['version']} and activated; "
-               f"{counts['gridworkers']} gridworkers, {counts['dispatchers']} dispatchers")
+        done = seed_demo(svc, data_dir() / "roster")
+    if done is None:
+        click.echo("a boundary version is already active: nothing to do")
+    else:
+        click.echo(f"demo district imported as version {done['version']} and activated; "
+                   f"{done['gridworkers']} gridworkers, {done['dispatchers']} dispatchers")
 
 
 COMMANDS = (db_group, import_boundaries_command, activate_command, sweep_command, stats_command,

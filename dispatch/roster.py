@@ -13,6 +13,7 @@ import csv
 from pathlib import Path
 
 from dispatch.errors import InputError
+from geo.demo import default_source
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国"
@@ -86,3 +87,14 @@ def _rows(path: Path):
         raise InputError(f"roster file {path} does not exist", field="roster")
     with path.open(newline="", encoding="utf-8") as f:
         yield from enumerate(csv.DictReader(f), start=2)
+
+
+def seed_demo(service, roster_folder) -> dict | None:
+    """Migrate, then — if no boundary version is active yet — import and activate the demo
+    district and load its roster. Returns what was done, or None if there was nothing to do."""
+    service.db.upgrade()
+    service.seed_departments()
+    if service.has_active_version():
+        return None
+    result = service.import_boundaries(default_source(), activate=True, name="demo district")
+    return {"version": result["version"], **load_roster(service, roster_folder)}

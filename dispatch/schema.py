@@ -177,6 +177,9 @@ reports = Table(
     Column("reporter_role", String(20), nullable=False),
     Column("photo", String(200)),
     Column("idempotency_key", String(100)),
+    Column("user_id", Integer),  # the reporter's account, when they have one
+    Column("attributes", JSON),  # answers to the category's extra questions
+    Column("media_url", Text),  # a photo the reporter's app hosts elsewhere
     utc("created_at", nullable=False),
     UniqueConstraint("idempotency_key", name="uq_reports_idempotency_key"),
     Index("ix_reports_order", "work_order_id"),
@@ -241,4 +244,28 @@ outbox = Table(
     utc("delivered_at"),
     Column("last_error", Text),
     Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("gridworker_id", Integer),
+    Column("department", String(40)),
+    Column("street_code", String(64)),
+    Column("active", Boolean, nullable=False),
+    utc("created_at", nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(12), nullable=False),
+    utc("created_at", nullable=False),
+    utc("revoked_at"),
 )

@@ -228,13 +228,16 @@ class Service:
 
     # --- intake ---------------------------------------------------------------------------
 
-    def submit_report(self, data: dict, photo: bytes | None = None) -> dict:
+    def submit_report(self, data: dict, photo: bytes | None = None,
+                      user_id: int | None = None) -> dict:
         """Take a report: validate → convert → resolve → duplicate check → create or attach →
         assign → record, in one transaction.
 
         ``data``: category, description, lon, lat, crs (default wgs84), reporter_name,
         reporter_phone, reporter_role (resident, rider, courier, gridworker, volunteer),
-        idempotency_key. The answer says the outcome (``created``, ``attached`` — a "me too"
+        idempotency_key, attributes (answers to the category's questions), media_url;
+        ``user_id`` is the reporter's account, if any. The answer says the
+        outcome (``created``, ``attached`` — a "me too"
         joining an open order — or ``outside``, a report kept but rejected) and the order.
         """
         report = _validate_report(data, self.catalogue)
@@ -248,7 +251,8 @@ class Service:
         now = self.clock()
         photo_name = store_photo(image, self.media) if image is not None else None
         try:
-            report_id = self._record_report(report, where, category, version, photo_name, now)
+            report_id = self._record_report(report, where, category, version, photo_name, now,
+                                            user_id)
         except IntegrityError:
             if photo_name:
                 (self.media / photo_name).unlink(missing_ok=True)
@@ -262,7 +266,8 @@ class Service:
         self.deliver()
         return self._report_answer(report_id)
 
-    def _record_report(self, report, where, category, version, photo_name, now) -> int:
+    def _record_report(self, report, where, category, version, photo_name, now,
+                       user_id) -> int:
         with self.db.unit_of_work() as uow:
             outcome, order = "outside", None
             if where.status != OUTSIDE:
@@ -283,7 +288,9 @@ class Service:
                 reporter_name=report["reporter_name"],
                 reporter_phone=report["reporter_phone"],
                 reporter_role=report["reporter_role"], photo=photo_name,
-                idempotency_key=report["idempotency_key"], created_at=now).returning(
+                idempotency_key=report["idempotency_key"], user_id=user_id,
+                attributes=report["attributes"], media_url=report["media_url"],
+                created_at=now).returning(
                 t.reports.c.id)).scalar_one()
         return report_id
 
@@ -488,8 +495,13 @@ class Service:
 
     # --- reading --------------------------------------------------------------------------
 
-    def order(self, order_id: int, staff: bool = False) -> dict:
-        """An order with its reports and trail; reporters' phones masked unless ``staff``."""
+    def order(self, order_id: int, staff: bool = False, viewer_id: int | None = None) -> dict:
+        """An order with its reports and trail. Reporters' names and phones show in full to
+        ``staff`` and to the reporter whose account (``viewer_id``) sent that report; everyone
+        else sees the phone masked and no name."""
+        def _private(r) -> bool:
+            return staff or (viewer_id is not None and r.user_id == viewer_id)
+
         with self.db.unit_of_work() as uow:
             order = uow.orders.get(order_id)
             trail = uow.orders.audit(order_id)
@@ -498,8 +510,8 @@ class Service:
         return {
             **self._summary(order),
             "reports": [{"id": r.id, "description": r.description,
-                         "reporter_name": r.reporter_name if staff else None,
-                         "reporter_phone": r.reporter_phone if staff
+                         "reporter_name": r.reporter_name if _private(r) else None,
+                         "reporter_phone": r.reporter_phone if _private(r)
                          else mask_phone(r.reporter_phone),
                          "reporter_role": r.reporter_role, "photo": r.photo,
                          "created_at": r.created_at.isoformat()} for r in reports],
@@ -672,7 +684,8 @@ def _validate_report(data, catalogue: Catalogue) -> dict:
     """Check every field of a report before anything is written."""
     if not isinstance(data, dict):
         raise InputError("a report is a JSON object", field="report")
-    catalogue.category(data.get("category"))
+    category = catalogue.category(data.get("category"))
+    attributes = category.check_attributes(data.get("attributes"))
     role = data.get("reporter_role") or "resident"
     if role not in REPORTER_ROLES:
         raise InputError(f"reporter_role must be one of {', '.join(REPORTER_ROLES)}",
@@ -693,4 +706,6 @@ def _validate_report(data, catalogue: Catalogue) -> dict:
         "reporter_name": _text(data.get("reporter_name"), "reporter_name", MAX_NAME,
                                required=False) or None,
         "reporter_phone": phone, "reporter_role": role, "idempotency_key": key,
+        "attributes": attributes or None,
+        "media_url": _text(data.get("media_url"), "media_url", 1000, required=False) or None,
     }

@@ -17,6 +17,8 @@ from dispatch.notify import notifier_from_settings
 from dispatch.services import Service
 from dispatch.storage import Database
 
+PREFIX = "GRIDLINE_"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -25,18 +27,27 @@ class Settings:
     catalogue: str | None
     timezone: str
     webhook_url: str | None
+    instance: Path
 
     @classmethod
     def from_env(cls, env=None) -> Settings:
+        """Settings from ``GRIDLINE_*`` variables (``os.environ`` by default)."""
         env = os.environ if env is None else env
-        instance = Path(env.get("GRIDLINE_INSTANCE") or "instance").absolute()
+        return cls.from_config({k.removeprefix(PREFIX): v for k, v in env.items()
+                                if k.startswith(PREFIX)})
+
+    @classmethod
+    def from_config(cls, config) -> Settings:
+        """Settings from unprefixed keys (``DATABASE_URL``, ``INSTANCE`` ...)."""
+        instance = Path(config.get("INSTANCE") or "instance").absolute()
         return cls(
-            database_url=(env.get("GRIDLINE_DATABASE_URL")
+            database_url=(config.get("DATABASE_URL")
                           or f"sqlite:///{instance / 'gridline.db'}"),
-            media=Path(env.get("GRIDLINE_MEDIA") or instance / "media"),
-            catalogue=env.get("GRIDLINE_CATALOGUE"),
-            timezone=env.get("GRIDLINE_TIMEZONE") or "Asia/Shanghai",
-            webhook_url=env.get("GRIDLINE_WEBHOOK_URL"),
+            media=Path(config.get("MEDIA") or instance / "media"),
+            catalogue=config.get("CATALOGUE"),
+            timezone=config.get("TIMEZONE") or "Asia/Shanghai",
+            webhook_url=config.get("WEBHOOK_URL"),
+            instance=instance,
         )
 
 

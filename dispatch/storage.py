@@ -74,6 +74,8 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
+            if self.is_postgres:  # several processes may start at once: one migrates
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridline'))"))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

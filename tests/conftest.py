@@ -1,16 +1,29 @@
-"""Shared fixtures: the real public data, the bundled demo district and a small toy district."""
+"""Shared fixtures: the real public data, the bundled demo district, a small toy district, and
+the databases (the same tests run on SQLite and on PostgreSQL + PostGIS).
+
+Each backend is seeded once per session (migrations, the demo district as the active boundary
+version, the demo roster); every test then starts from that state: SQLite from a copy of the
+seeded file, PostgreSQL by emptying the work tables and restoring the roster."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
 import shapely
+from sqlalchemy import delete, insert, select, text
 
+from dispatch import schema as t
+from dispatch.catalogue import load_catalogue
+from dispatch.roster import load_roster
+from dispatch.services import Service
+from dispatch.storage import Database
 from geo.boundaries import load_boundaries
-from geo.demo import default_source
+from geo.demo import data_dir, default_source
 from geo.resolver import Resolver
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -81,3 +94,129 @@ def toy_gpkg(tmp_path) -> Path:
 @pytest.fixture
 def toy(toy_gpkg):
     return load_boundaries(toy_gpkg, district_code="610104")
+
+
+BACKENDS = ("sqlite", "postgresql")
+WORK_TABLES = ("outbox", "meetings", "summons", "whistles", "audit", "reports", "work_orders")
+ROSTER_TABLES = ("gridworker_grids", "gridworkers", "dispatchers")
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 09:00 in Xi'an
+
+
+class Clock:
+    """A settable clock for the service: tests move time on explicitly."""
+
+    def __init__(self, start=T0):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    url = os.environ.get("GRIDLINE_TEST_DATABASE_URL",
+                         "postgresql://postgres@127.0.0.1:5432/gridline_test")
+    try:
+        db = Database(url)
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT postgis_version()"))
+        db.dispose()
+    except Exception as exc:  # any connection failure means the suite cannot run as required
+        pytest.fail(f"PostgreSQL with PostGIS is not reachable at {url} ({exc}); run the tests "
+                    "through scripts/test.sh, which starts one")
+    return url
+
+
+def _seed(db: Database, catalogue, media):
+    db.upgrade()
+    service = Service(db, catalogue, media)
+    service.seed_departments()
+    service.import_boundaries(default_source(), activate=True, name="demo district")
+    load_roster(service, data_dir() / "roster")
+    return service
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory, pg_url):
+    """Per backend: how to get a freshly seeded database, and a shared resolver cache."""
+    catalogue = load_catalogue()
+    folder = tmp_path_factory.mktemp("seed")
+    template = folder / "template.db"
+    sqlite = Database(f"sqlite:///{template}")
+    _seed(sqlite, catalogue, folder / "media")
+    sqlite.dispose()  # closing the last connection folds the WAL back into the file
+    assert not template.with_name("template.db-wal").exists()
+
+    postgres = Database(pg_url)
+    with postgres.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        t.metadata.drop_all(connection)
+    _seed(postgres, catalogue, folder / "media")
+    with postgres.engine.connect() as connection:
+        roster = {name: [dict(r) for r in connection.execute(
+            select(getattr(t, name))).mappings()] for name in ROSTER_TABLES}
+    yield {"template": template, "postgres": postgres, "roster": roster,
+           "catalogue": catalogue, "resolvers": {"sqlite": {}, "postgresql": {}}}
+    postgres.dispose()
+
+
+def _reset_postgres(db: Database, roster) -> None:
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"TRUNCATE {', '.join(WORK_TABLES)} RESTART IDENTITY CASCADE")
+        # Only the seeded demo district (version 1) survives, active again.
+        connection.exec_driver_sql("DELETE FROM boundary_features WHERE version_id > 1")
+        connection.exec_driver_sql("DELETE FROM boundary_versions WHERE id > 1")
+        connection.exec_driver_sql("UPDATE boundary_versions SET active = (id = 1)")
+        connection.exec_driver_sql("SELECT setval(pg_get_serial_sequence('boundary_versions', "
+                                   "'id'), 1)")
+        connection.execute(delete(t.gridworker_grids))
+        connection.execute(delete(t.gridworkers))
+        connection.execute(delete(t.dispatchers))
+        for name in ("gridworkers", "gridworker_grids", "dispatchers"):
+            connection.execute(insert(getattr(t, name)), roster[name])
+        for table in ("gridworkers", "dispatchers"):
+            connection.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))")
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request, seeded, tmp_path):
+    if request.param == "sqlite":
+        path = tmp_path / "gridline.db"
+        shutil.copy(seeded["template"], path)
+        db = Database(f"sqlite:///{path}")
+        yield db
+        db.dispose()
+    else:
+        _reset_postgres(seeded["postgres"], seeded["roster"])
+        yield seeded["postgres"]
+
+
+@pytest.fixture
+def postgres(seeded):
+    """The seeded PostgreSQL database alone, freshly reset."""
+    _reset_postgres(seeded["postgres"], seeded["roster"])
+    return seeded["postgres"]
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def service(database, seeded, clock, tmp_path):
+    """A service on a freshly seeded database; the seeded version's resolver is built once per
+    backend (versions a test adds are its own)."""
+    shared = seeded["resolvers"][database.engine.dialect.name]
+    service = Service(database, seeded["catalogue"], tmp_path / "media", clock=clock,
+                      resolvers=dict(shared))
+    yield service
+    if 1 in service._resolvers:
+        shared[1] = service._resolvers[1]

@@ -1,1 +1,86 @@
-"""The outer layer: the ``gridline`` command line (and, later, the Flask service)."""
+"""The web service: a Flask app factory over the dispatch service.
+
+Blueprints stay thin: each endpoint parses the request, calls the service layer, and formats the
+answer. Errors are mapped to HTTP statuses in one place (:mod:`web.errors`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+import uuid
+from pathlib import Path
+
+from flask import Flask, g, request
+
+from dispatch.accounts import Accounts
+from dispatch.settings import Settings, make_service
+
+DEFAULTS = {
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    "REPORT_RATE_LIMIT": "30 per minute",
+    "JSON_AS_ASCII": False,
+}
+log = logging.getLogger("gridline.http")
+
+
+def create_app(config: dict | None = None, service=None) -> Flask:
+    """Build the app. Settings come from ``GRIDLINE_*`` environment variables, then ``config``
+    (unprefixed keys: ``DATABASE_URL``, ``INSTANCE``, ``SECRET_KEY`` ...). The database is
+    migrated to the newest schema unless ``AUTO_UPGRADE`` is false. ``service`` replaces the
+    configured dispatch service (for embedding and tests)."""
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("GRIDLINE")
+    app.config.update(config or {})
+    app.json.ensure_ascii = False
+    settings = Settings.from_config({k: v for k, v in app.config.items() if isinstance(k, str)})
+    service = service or make_service(settings)
+    if app.config.get("AUTO_UPGRADE", True):
+        service.db.upgrade()
+    app.extensions["gridline"] = service
+    app.extensions["gridline.accounts"] = Accounts(service.db, service.clock)
+    app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _secret_key(settings.instance)
+    _request_logging(app)
+
+    from web import api, auth, errors, health, ogc, open311, openapi, point, ratelimit
+
+    errors.init_app(app)
+    auth.init_app(app)
+    for module in (health, point, open311, ogc, api, openapi):
+        app.register_blueprint(module.bp)
+    ratelimit.init_app(app)
+    return app
+
+
+def _secret_key(instance: Path) -> str:
+    """The session key: generated once into the instance folder, never in the repository."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _request_logging(app: Flask) -> None:
+    """One JSON log line per request, with a request id echoed in ``X-Request-ID``."""
+
+    @app.before_request
+    def start():
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        log.info(json.dumps({
+            "request_id": g.get("request_id"), "method": request.method,
+            "path": request.path, "status": response.status_code,
+            "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+        }))
+        return response

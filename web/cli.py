@@ -1,11 +1,15 @@
-"""The ``gridline`` command: one group holding every layer's commands."""
+"""The ``gridline`` command: one group holding every layer's commands, plus the web ones."""
 
 from __future__ import annotations
 
 import click
 
+from dispatch.accounts import ROLES
 from dispatch.cli import COMMANDS as DISPATCH_COMMANDS
+from dispatch.roster import seed_demo
 from geo.cli import COMMANDS as GEO_COMMANDS
+from geo.cli import reports_errors
+from geo.demo import data_dir
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,3 +20,74 @@ def main():
 
 for command in (*GEO_COMMANDS, *DISPATCH_COMMANDS):
     main.add_command(command)
+
+
+def _app():
+    from web import create_app
+
+    return create_app()
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8311, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@reports_errors
+def serve_command(host, port, threads):
+    """Serve the web service with waitress (a fresh install serves the demo district)."""
+    from waitress import serve
+
+    app = _app()
+    done = seed_demo(app.extensions["gridline"], data_dir() / "roster")
+    if done:
+        click.echo(f"set up the demo district (boundary version {done['version']}, "
+                   f"{done['gridworkers']} gridworkers)")
+    click.echo(f"gridline serving on http://{host}:{port}/ (Open311 at /open311/v2/, OGC API "
+               "at /ogc/, point lookup at /point/4326/LON,LAT)")
+    serve(app, host=host, port=port, threads=threads, channel_timeout=30,
+          ident="gridline")
+
+
+@main.group("users")
+def users_group():
+    """Accounts."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--gridworker-id", type=int, help="For gridworker and grid_leader accounts.")
+@click.option("--department", help="For department accounts: the department code.")
+@click.option("--street", "street_code", help="For dispatchers: the street code.")
+@reports_errors
+def users_add(username, role, password, gridworker_id, department, street_code):
+    """Create an account."""
+    app = _app()
+    user = app.extensions["gridline.accounts"].add_user(
+        username, password, role, gridworker_id=gridworker_id, department=department,
+        street_code=street_code)
+    click.echo(f"user {user.username} ({user.role}) created with id {user.id}")
+
+
+@main.group("tokens")
+def tokens_group():
+    """API tokens (also Open311 api_keys)."""
+
+
+@tokens_group.command("create")
+@click.argument("username")
+@click.option("--name", default="api", show_default=True)
+@reports_errors
+def tokens_create(username, name):
+    """Make a token for USERNAME; it is printed once and cannot be shown again."""
+    click.echo(_app().extensions["gridline.accounts"].create_token(username, name))
+
+
+@tokens_group.command("revoke")
+@click.argument("token")
+@reports_errors
+def tokens_revoke(token):
+    """Revoke a token (whole, or its first 8 characters)."""
+    _app().extensions["gridline.accounts"].revoke_token(token)
+    click.echo("revoked")

@@ -1,0 +1,76 @@
+"""Fixtures for the web service: an app over the seeded database, accounts for every role, and
+a real waitress server on a free local port."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+from waitress.server import create_server
+
+from web import create_app
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def app(service, tmp_path):
+    return create_app({"INSTANCE": str(tmp_path / "instance"), "TESTING": True,
+                       "AUTO_UPGRADE": False}, service=service)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def people(app, demo):
+    """One account and token per role; grid 100's gridworker, its street's dispatcher,
+    another street's dispatcher, the zhujian department."""
+    from sqlalchemy import select
+
+    from dispatch import schema as t
+
+    accounts = app.extensions["gridline.accounts"]
+    service = app.extensions["gridline"]
+    grid = demo.grids.iloc[100]
+    other_street = next(s for s in demo.streets["code"] if s != grid["street_code"])
+    with service.db.unit_of_work() as uow:
+        ids = dict(uow.execute(select(t.gridworkers.c.role, t.gridworkers.c.id).join(
+            t.gridworker_grids).where(t.gridworker_grids.c.grid_code == grid["code"])).all())
+    specs = {
+        "reporter": {"role": "reporter"}, "other_reporter": {"role": "reporter"},
+        "gridworker": {"role": "gridworker", "gridworker_id": ids["gridworker"]},
+        "grid_leader": {"role": "grid_leader", "gridworker_id": ids["grid_leader"]},
+        "dispatcher": {"role": "dispatcher", "street_code": grid["street_code"]},
+        "other_dispatcher": {"role": "dispatcher", "street_code": other_street},
+        "department": {"role": "department", "department": "zhujian"},
+        "other_department": {"role": "department", "department": "chengguan"},
+        "planner": {"role": "planner"}, "admin": {"role": "admin"},
+    }
+    people = {}
+    for name, spec in specs.items():
+        role = spec.pop("role")
+        user = accounts.add_user(name, PASSWORD, role, **spec)
+        people[name] = {"user": user, "token": accounts.create_token(name),
+                        "headers": {"Authorization": "Bearer " + accounts.create_token(name)}}
+    return people
+
+
+@pytest.fixture
+def live(app):
+    """The app served by waitress on 127.0.0.1: its base URL."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def http():
+    with requests.Session() as session:
+        yield session

@@ -1,0 +1,88 @@
+"""Who is calling: API tokens (``Authorization: Bearer``), Open311 ``api_key``s, or a session
+login for pages — and CSRF protection for forms sent with a session cookie."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Blueprint, current_app, g, jsonify, request, session
+
+from dispatch.accounts import User
+from web.errors import Unauthorized
+
+bp = Blueprint("auth", __name__)
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def accounts():
+    return current_app.extensions["gridline.accounts"]
+
+
+def current_user() -> User | None:
+    """The caller's account, or None for an anonymous request (cached per request)."""
+    if "user" not in g:
+        g.user = _identify()
+    return g.user
+
+
+def require_user() -> User:
+    user = current_user()
+    if user is None:
+        raise Unauthorized("send an API token (Authorization: Bearer ...) or log in")
+    return user
+
+
+def _identify() -> User | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = accounts().user_for_token(header.removeprefix("Bearer ").strip())
+        if user is None:
+            raise Unauthorized("the API token is unknown or revoked")
+        return user
+    if session.get("user_id") is not None:
+        return accounts().user(session["user_id"])
+    return None
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.before_request
+    def check_csrf():
+        """Forms sent with a session cookie must carry the session's CSRF token."""
+        if request.method not in UNSAFE or "Authorization" in request.headers:
+            return None
+        if session.get("user_id") is None or request.path == "/login":
+            return None
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+        if not hmac.compare_digest(sent, session.get("csrf", "")):
+            return jsonify({"error": {"status": 400, "code": "csrf",
+                                      "message": "missing or wrong CSRF token",
+                                      "field": "csrf_token"}}), 400
+        return None
+
+
+@bp.post("/login")
+def login():
+    """Session login for pages: form or JSON ``username`` and ``password``."""
+    data = request.get_json(silent=True) or request.form
+    user = accounts().authenticate(str(data.get("username", "")), str(data.get("password", "")))
+    if user is None:
+        raise Unauthorized("wrong username or password")
+    session.clear()
+    session["user_id"] = user.id
+    return jsonify({"username": user.username, "role": user.role, "csrf_token": csrf_token()})
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return jsonify({"logged_out": True})

@@ -1,0 +1,46 @@
+"""Open311's XML: elements named after the fields, lists nested under singular names."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
+
+
+def to_xml(root: str, item: str, rows: list[dict]) -> str:
+    """``<root><item><field>value</field>...</item>...</root>``; a list of dicts nests the
+    same way under the singular of its name (``attributes`` → ``attribute``)."""
+    top = ElementTree.Element(root)
+    for row in rows:
+        _fill(ElementTree.SubElement(top, item), row)
+    return DECLARATION + ElementTree.tostring(top, "unicode")
+
+
+def to_xml_one(root: str, body: dict) -> str:
+    """One object as ``<root><field>value</field>...</root>``."""
+    top = ElementTree.Element(root)
+    _fill(top, body)
+    return DECLARATION + ElementTree.tostring(top, "unicode")
+
+
+def _fill(element, row: dict) -> None:
+    for key, value in row.items():
+        child = ElementTree.SubElement(element, key)
+        if isinstance(value, list):
+            singular = key[:-1] if key.endswith("s") else key
+            for entry in value:
+                grandchild = ElementTree.SubElement(child, singular)
+                if isinstance(entry, dict):
+                    _fill(grandchild, entry)
+                else:
+                    grandchild.text = _text(entry)
+        elif isinstance(value, dict):
+            _fill(child, value)
+        elif value is not None:
+            child.text = _text(value)
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

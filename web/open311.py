@@ -1,0 +1,212 @@
+"""Open311 GeoReport v2 at ``/open311/v2/``, in JSON and in the spec's XML.
+
+Service codes are the catalogue's category codes. A service request is one report; its status
+is its work order's Open311 status. ``POST requests`` needs an ``api_key`` (an API token) and
+takes, besides the spec's fields, ``crs`` (wgs84, gcj02 or bd09) for phone apps that send offset
+coordinates, and an uploaded photo as the multipart file ``media``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from sqlalchemy import select
+
+from dispatch import schema as t
+from dispatch.errors import Forbidden, InputError, NotFound
+from dispatch.model import FINAL, open311_status
+from web.auth import accounts
+from web.formats import to_xml, to_xml_one
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+FORMATS = ("json", "xml")
+DEFAULT_DAYS = 90
+MAX_REQUESTS = 1000
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+
+
+def service():
+    return current_app.extensions["gridline"]
+
+
+def respond(fmt: str, root: str, item: str, rows, status: int = 200):
+    """``rows`` as JSON, or as Open311 XML (``<root><item>...``) for ``.xml``."""
+    if fmt not in FORMATS:
+        raise NotFound(f"format {fmt!r}: use .json or .xml")
+    if fmt == "xml":
+        return _xml(to_xml(root, item, rows), status)
+    response = jsonify(rows)
+    response.status_code = status
+    return response
+
+
+@bp.get("/discovery.<fmt>")
+def discovery(fmt):
+    base = url_for("open311.services", fmt="json", _external=True).rsplit("/", 1)[0] + "/"
+    body = {"changeset": "2026-11-29T00:00:00Z", "contact": "gridline service desk",
+            "key_service": "API tokens are issued by the district: gridline tokens create",
+            "endpoints": [{"specification": SPEC, "url": base, "changeset":
+                           "2026-11-29T00:00:00Z", "type": "production",
+                           "formats": ["text/xml", "application/json"]}]}
+    if fmt == "xml":
+        endpoint = dict(body["endpoints"][0])
+        endpoint["formats"] = [{"format": f} for f in endpoint["formats"]]
+        return _xml(to_xml_one("discovery", {**body, "endpoints": [endpoint]}))
+    return respond(fmt, "discovery", "discovery", body)
+
+
+@bp.get("/services.<fmt>")
+def services(fmt):
+    rows = [{"service_code": c.code, "service_name": c.name_en,
+             "description": f"{c.name} / {c.name_en}", "metadata": bool(c.attributes),
+             "type": "realtime", "keywords": c.urgency, "group": c.department}
+            for c in service().catalogue.categories.values()]
+    return respond(fmt, "services", "service", rows)
+
+
+@bp.get("/services/<code>.<fmt>")
+def service_definition(code, fmt):
+    category = service().catalogue.categories.get(code)
+    if category is None:
+        raise NotFound(f"no service {code!r}")
+    attributes = [{"variable": True, "code": a["code"], "datatype": a.get("datatype", "string"),
+                   "required": bool(a.get("required")), "datatype_description": "",
+                   "order": n, "description": a.get("description", ""),
+                   **({"values": [{"key": v["key"], "name": v["name"]} for v in a["values"]]}
+                      if a.get("values") else {})}
+                  for n, a in enumerate(category.attributes, start=1)]
+    body = {"service_code": code, "attributes": attributes}
+    if fmt == "xml":
+        return _xml(to_xml_one("service_definition", body))
+    return respond(fmt, "service_definition", "_", body)
+
+
+@bp.post("/requests.<fmt>")
+def create_request(fmt):
+    form = request.form
+    user = accounts().user_for_token(form.get("api_key"))
+    if user is None:
+        raise Forbidden("api_key is missing or not valid")
+    for field in ("service_code",):
+        if not form.get(field):
+            raise InputError(f"{field} is required", field=field)
+    if not form.get("lat") or not form.get("long"):
+        raise InputError("lat and long are required (address_string alone cannot be located)",
+                         field="lat")
+    attributes = {key[len("attribute["):-1]: value for key, value in form.items(multi=False)
+                  if key.startswith("attribute[") and key.endswith("]")}
+    name = " ".join(p for p in (form.get("first_name"), form.get("last_name")) if p) or None
+    data = {"category": form["service_code"], "description": form.get("description") or
+            form["service_code"], "lon": form["long"], "lat": form["lat"],
+            "crs": form.get("crs") or "wgs84", "reporter_name": name,
+            "reporter_phone": form.get("phone") or None, "reporter_role": "resident",
+            "idempotency_key": form.get("token") or None, "attributes": attributes,
+            "media_url": form.get("media_url") or None}
+    upload = request.files.get("media")
+    answer = service().submit_report(data, photo=upload.read() if upload else None,
+                                     user_id=user.id)
+    if answer["outcome"] == "outside":
+        raise InputError(f"the location is outside the district; {answer['reason']}",
+                         field="lat")
+    notice = (f"joined work order {answer['work_order_id']}" if answer["outcome"] == "attached"
+              else f"work order {answer['work_order_id']} created")
+    row = {"service_request_id": str(answer["report_id"]), "service_notice": notice,
+           "account_id": None}
+    return respond(fmt, "service_requests", "request", [row], status=201)
+
+
+@bp.get("/requests.<fmt>")
+def list_requests(fmt):
+    args = request.args
+    r = t.reports.c
+    query = select(t.reports, t.work_orders.c.state, t.work_orders.c.department,
+                   t.work_orders.c.resolve_due, t.work_orders.c.closed_at,
+                   t.work_orders.c.feedback).outerjoin(t.work_orders)
+    if args.get("service_request_id"):
+        ids = [_int(i, "service_request_id") for i in args["service_request_id"].split(",")]
+        query = query.where(r.id.in_(ids))
+    else:
+        end = _date(args.get("end_date"), "end_date") or service().clock()
+        start = _date(args.get("start_date"), "start_date") or end - timedelta(days=DEFAULT_DAYS)
+        query = query.where(r.created_at >= start, r.created_at <= end)
+        if args.get("service_code"):
+            query = query.where(r.category.in_(args["service_code"].split(",")))
+        status = args.get("status")
+        if status not in (None, "", "open", "closed"):
+            raise InputError("status is open or closed", field="status")
+        closed = [str(s) for s in FINAL]
+        if status == "open":
+            query = query.where(t.work_orders.c.state.not_in(closed))
+        elif status == "closed":
+            query = query.where(t.work_orders.c.state.in_(closed))
+    query = query.where(r.work_order_id.is_not(None)).order_by(r.created_at.desc()).limit(
+        MAX_REQUESTS)
+    with service().db.unit_of_work() as uow:
+        rows = uow.execute(query).all()
+    return respond(fmt, "service_requests", "request", [_request(row) for row in rows])
+
+
+@bp.get("/requests/<request_id>.<fmt>")
+def get_request(request_id, fmt):
+    r = t.reports.c
+    with service().db.unit_of_work() as uow:
+        row = uow.execute(select(t.reports, t.work_orders.c.state, t.work_orders.c.department,
+                                 t.work_orders.c.resolve_due, t.work_orders.c.closed_at,
+                                 t.work_orders.c.feedback).outerjoin(t.work_orders).where(
+            r.id == _int(request_id, "service_request_id"),
+            r.work_order_id.is_not(None))).first()
+    if row is None:
+        raise NotFound(f"no service request {request_id}")
+    return respond(fmt, "service_requests", "request", [_request(row)])
+
+
+@bp.get("/tokens/<token>.<fmt>")
+def get_token(token, fmt):
+    with service().db.unit_of_work() as uow:
+        rid = uow.execute(select(t.reports.c.id).where(
+            t.reports.c.idempotency_key == token)).scalar()
+    if rid is None:
+        raise NotFound(f"no request for token {token!r}")
+    return respond(fmt, "service_requests", "request",
+                   [{"service_request_id": str(rid), "token": token}])
+
+
+def _xml(text: str, status: int = 200):
+    return current_app.response_class(text, status=status, mimetype="text/xml")
+
+
+def _request(row) -> dict:
+    svc = service()
+    category = svc.catalogue.categories.get(row.category)
+    local = svc.local_time
+    return {
+        "service_request_id": str(row.id), "status": open311_status(row.state),
+        "status_notes": row.feedback, "service_name": category.name_en if category else None,
+        "service_code": row.category, "description": row.description,
+        "agency_responsible": svc.catalogue.departments[row.department].name_en
+        if row.department in svc.catalogue.departments else None,
+        "service_notice": None, "requested_datetime": local(row.created_at).isoformat(),
+        "updated_datetime": local(row.closed_at or row.created_at).isoformat(),
+        "expected_datetime": local(row.resolve_due).isoformat() if row.resolve_due else None,
+        "address": None, "address_id": None, "zipcode": None, "lat": row.lat, "long": row.lon,
+        "media_url": row.media_url or (url_for("api.photo", name=row.photo, _external=True)
+                                       if row.photo else None),
+    }
+
+
+def _int(value, field) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{field} must be a whole number", field=field) from None
+
+
+def _date(value, field) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{field} must be an ISO 8601 date-time", field=field) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=service().timezone)

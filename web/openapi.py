@@ -1,0 +1,160 @@
+"""The OpenAPI 3 document describing every endpoint the service answers, at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+ERROR = {"$ref": "#/components/responses/Error"}
+JSON_OBJECT = {"application/json": {"schema": {"type": "object"}}}
+JSON_ARRAY = {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}
+GEOJSON = {"application/geo+json": {"schema": {"type": "object"}},
+           "text/html": {"schema": {"type": "string"}}}
+XML_OR_JSON = {"application/json": {"schema": {}}, "text/xml": {"schema": {"type": "string"}}}
+
+
+def _param(name, where="query", kind="string", required=False, description=""):
+    return {"name": name, "in": where, "required": required or where == "path",
+            "schema": {"type": kind}, "description": description}
+
+
+def _op(summary, params=(), ok=None, ok_status="200", body=None, secure=False, errors=(400,)):
+    responses = {ok_status: {"description": "success", "content": ok or JSON_OBJECT}}
+    for status in (*errors, *((401, 403) if secure else ())):
+        responses[str(status)] = ERROR
+    operation = {"summary": summary, "parameters": list(params), "responses": responses}
+    if body:
+        operation["requestBody"] = {"required": True, "content": body}
+    if secure:
+        operation["security"] = [{"bearer": []}, {"session": []}]
+    return operation
+
+
+def _fields(*names, required=()):
+    schema = {"type": "object", "properties": {n: {} for n in names},
+              "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+ORDER_ID = _param("order_id", "path", "integer")
+FMT = _param("fmt", "path", description="json or xml")
+REPORT = _fields("category", "description", "lon", "lat", "crs", "reporter_name",
+                 "reporter_phone", "reporter_role", "idempotency_key", "attributes", "media_url",
+                 required=("category", "description", "lon", "lat"))
+ACTION_BODY = {"application/json": {"schema": {"type": "object"}},
+               "multipart/form-data": {"schema": {"type": "object", "properties": {
+                   "feedback": {"type": "string"}, "photo": {"type": "string",
+                                                             "format": "binary"}}}}}
+PATHS = {
+    "/healthz": {"get": _op("the process is up", errors=())},
+    "/readyz": {"get": _op("the database answers and boundaries are active", errors=(503,))},
+    "/login": {"post": _op("session login", body={"application/json": {"schema": _fields(
+        "username", "password")}}, errors=(400, 401))},
+    "/logout": {"post": _op("end the session", errors=(400,))},
+    "/openapi.json": {"get": _op("this document", errors=())},
+    "/point/{crs}/{coords}": {"get": _op(
+        "street, community, grid, gridworkers and nearest station of a point",
+        [_param("crs", "path", description="4326, 4490, gcj02 or bd09"),
+         _param("coords", "path", description="lon,lat")], errors=(400, 404))},
+    "/open311/v2/discovery.{fmt}": {"get": _op("Open311 discovery", [FMT], XML_OR_JSON,
+                                               errors=(404,))},
+    "/open311/v2/services.{fmt}": {"get": _op("Open311 service list", [FMT], XML_OR_JSON,
+                                              errors=(404,))},
+    "/open311/v2/services/{code}.{fmt}": {"get": _op(
+        "Open311 service definition", [_param("code", "path"), FMT], XML_OR_JSON,
+        errors=(404,))},
+    "/open311/v2/requests.{fmt}": {
+        "get": _op("Open311 service requests", [
+            FMT, _param("service_request_id"), _param("service_code"),
+            _param("start_date"), _param("end_date"), _param("status")], XML_OR_JSON,
+            errors=(400, 404)),
+        "post": _op("Open311: create a service request", [FMT], XML_OR_JSON, "201",
+                    body={"application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                          "multipart/form-data": {"schema": {"type": "object"}}},
+                    errors=(400, 403, 404, 429))},
+    "/open311/v2/requests/{request_id}.{fmt}": {"get": _op(
+        "Open311 service request", [_param("request_id", "path"), FMT], XML_OR_JSON,
+        errors=(400, 404))},
+    "/open311/v2/tokens/{token}.{fmt}": {"get": _op(
+        "Open311 token lookup", [_param("token", "path"), FMT], XML_OR_JSON, errors=(404,))},
+    "/ogc/": {"get": _op("OGC API landing page", [_param("f")])},
+    "/ogc/conformance": {"get": _op("conformance classes", [_param("f")])},
+    "/ogc/collections": {"get": _op("collections", [_param("f")])},
+    "/ogc/collections/{cid}": {"get": _op("a collection", [_param("cid", "path"),
+                                                           _param("f")], errors=(400, 404))},
+    "/ogc/collections/{cid}/items": {"get": _op(
+        "features", [_param("cid", "path"), _param("bbox"), _param("limit", kind="integer"),
+                     _param("offset", kind="integer"), _param("datetime"), _param("f")],
+        GEOJSON, errors=(400, 404))},
+    "/ogc/collections/{cid}/items/{fid}": {"get": _op(
+        "one feature", [_param("cid", "path"), _param("fid", "path"), _param("f")], GEOJSON,
+        errors=(400, 404))},
+    "/api/v1/categories": {"get": _op("the service catalogue", ok=JSON_ARRAY, errors=())},
+    "/api/v1/reports": {"post": _op(
+        "submit a report", ok_status="201",
+        body={"application/json": {"schema": REPORT},
+              "multipart/form-data": {"schema": {"type": "object"}}}, errors=(400, 429))},
+    "/api/v1/reports/{report_id}": {"get": _op(
+        "one report (its reporter or staff)", [_param("report_id", "path", "integer")],
+        secure=True, errors=(404,))},
+    "/api/v1/orders": {"get": _op(
+        "work orders (staff)", [_param("bbox"), _param("state"), _param("category"),
+                                _param("street"), _param("grid"),
+                                _param("limit", kind="integer"),
+                                _param("offset", kind="integer")], secure=True)},
+    "/api/v1/orders/{order_id}": {"get": _op("one work order", [ORDER_ID], errors=(404,))},
+    "/api/v1/orders/{order_id}/{action}": {"post": _op(
+        "a lifecycle action: accept, start, resolve, verify, close, reopen, transfer, reject, "
+        "merge", [ORDER_ID, _param("action", "path")], body=ACTION_BODY, secure=True,
+        errors=(400, 404, 409))},
+    "/api/v1/orders/{order_id}/whistles": {"post": _op(
+        "blow the whistle (吹哨)", [ORDER_ID], ok_status="201", body={"application/json": {
+            "schema": _fields("departments", "due_minutes", "reason",
+                              required=("departments", "due_minutes"))}}, secure=True,
+        errors=(400, 404, 409))},
+    "/api/v1/orders/{order_id}/whistles/{number}/{step}": {"post": _op(
+        "a department reports for duty (duty) or closes its part (complete)",
+        [ORDER_ID, _param("number", "path", "integer"), _param("step", "path")],
+        body={"application/json": {"schema": _fields("department", "note",
+                                                     required=("department",))}},
+        secure=True, errors=(400, 404, 409))},
+    "/api/v1/orders/{order_id}/meetings": {"post": _op(
+        "record a consultation meeting (协商议事)", [ORDER_ID], ok_status="201",
+        body={"application/json": {"schema": _fields("participants", "decisions", "tasks")}},
+        secure=True, errors=(400, 404, 409))},
+    "/api/v1/gridworkers": {"get": _op("the roster (staff)", ok=JSON_ARRAY, secure=True)},
+    "/api/v1/mobile-gridworkers": {"post": _op(
+        "register as a mobile gridworker (流动网格员)", ok_status="201",
+        body={"application/json": {"schema": _fields("name", "phone", "lon", "lat", "crs",
+                                                     required=("name", "lon", "lat"))}},
+        secure=True)},
+    "/api/v1/stats": {"get": _op("closure statistics (staff)", [_param("by")], ok=JSON_ARRAY,
+                                 secure=True)},
+    "/api/v1/photos/{name}": {"get": _op(
+        "a stored photo", [_param("name", "path"), _param("thumb")],
+        {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+         "image/png": {"schema": {"type": "string", "format": "binary"}},
+         "image/webp": {"schema": {"type": "string", "format": "binary"}}}, errors=(404,))},
+}
+
+SPEC = {
+    "openapi": "3.0.3",
+    "info": {"title": "gridline", "version": "1",
+             "description": "Grid management: point lookup, Open311 GeoReport v2, OGC API – "
+                            "Features and the native work-order API."},
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                            "session": {"type": "apiKey", "in": "cookie", "name": "session"}},
+        "responses": {"Error": {"description": "an error", "content": {
+            "application/json": {"schema": {}}, "text/xml": {"schema": {"type": "string"}}}}},
+    },
+}
+
+
+@bp.get("/openapi.json")
+def spec():
+    return jsonify(SPEC)

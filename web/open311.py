@@ -50,9 +50,7 @@ def discovery(fmt):
                            "2026-11-29T00:00:00Z", "type": "production",
                            "formats": ["text/xml", "application/json"]}]}
     if fmt == "xml":
-        endpoint = dict(body["endpoints"][0])
-        endpoint["formats"] = [{"format": f} for f in endpoint["formats"]]
-        return _xml(to_xml_one("discovery", {**body, "endpoints": [endpoint]}))
+        return _xml(to_xml_one("discovery", body))
     return respond(fmt, "discovery", "discovery", body)
 
 

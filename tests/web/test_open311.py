@@ -1,0 +1,151 @@
+"""Open311 GeoReport v2: the spec's JSON and XML, errors in its shape, real clients' requests."""
+
+from xml.etree import ElementTree
+
+import pytest
+
+from tests.dispatch.helpers import inside, photo
+
+BASE = "/open311/v2"
+
+
+def xml(answer):
+    assert answer.mimetype == "text/xml"
+    return ElementTree.fromstring(answer.data)
+
+
+def post(client, people, demo, **fields):
+    lon, lat = inside(demo, 100)
+    form = {"api_key": people["reporter"]["token"], "service_code": "road_collapse",
+            "lat": str(lat), "long": str(lon), "description": "路面塌陷", "phone": "13912345678",
+            "first_name": "Li", "last_name": "Ming"}
+    form.update({k: v for k, v in fields.items() if v is not None})
+    for key in [k for k, v in fields.items() if v is None]:
+        form.pop(key)
+    return client.post(f"{BASE}/requests.json", data=form)
+
+
+def test_discovery_in_both_formats(client):
+    answer = client.get(f"{BASE}/discovery.json").json
+    assert answer["endpoints"][0]["specification"] == "http://wiki.open311.org/GeoReport_v2"
+    root = xml(client.get(f"{BASE}/discovery.xml"))
+    assert root.tag == "discovery"
+    formats = [f.text for f in root.find("endpoints/endpoint/formats")]
+    assert formats == ["text/xml", "application/json"]
+
+
+def test_services_list_in_both_formats(client):
+    services = client.get(f"{BASE}/services.json").json
+    codes = {s["service_code"] for s in services}
+    assert {"road_collapse", "elderly_assistance", "streetlight"} <= codes
+    assert set(services[0]) == {"service_code", "service_name", "description", "metadata",
+                                "type", "keywords", "group"}
+    root = xml(client.get(f"{BASE}/services.xml"))
+    assert root.tag == "services" and len(root.findall("service")) == len(services)
+    assert root.find("service/service_code").text == services[0]["service_code"]
+
+
+def test_service_definition_with_attributes(client):
+    definition = client.get(f"{BASE}/services/elderly_assistance.json").json
+    [attribute] = definition["attributes"]
+    assert attribute["code"] == "need" and attribute["datatype"] == "singlevaluelist"
+    assert {v["key"] for v in attribute["values"]} == {"meal", "medical", "companionship",
+                                                       "other"}
+    root = xml(client.get(f"{BASE}/services/elderly_assistance.xml"))
+    assert root.tag == "service_definition"
+    assert root.find("attributes/attribute/code").text == "need"
+    assert len(root.findall("attributes/attribute/values/value")) == 4
+    assert client.get(f"{BASE}/services/ufo.json").status_code == 404
+
+
+def test_posting_a_request_and_reading_it_back(client, people, demo):
+    answer = post(client, people, demo)
+    assert answer.status_code == 201
+    [created] = answer.json
+    request_id = created["service_request_id"]
+    assert "work order" in created["service_notice"]
+    [found] = client.get(f"{BASE}/requests/{request_id}.json").json
+    assert found["status"] == "open" and found["service_code"] == "road_collapse"
+    assert found["agency_responsible"] == "Housing and Construction"
+    assert found["requested_datetime"].endswith("+08:00")
+    assert "13912345678" not in str(found) and "Li" not in str(found)
+    root = xml(client.get(f"{BASE}/requests/{request_id}.xml"))
+    assert root.tag == "service_requests"
+    assert root.find("request/service_request_id").text == request_id
+    assert root.find("request/status").text == "open"
+
+
+def test_listing_requests_with_filters(client, people, demo):
+    first = post(client, people, demo).json[0]["service_request_id"]
+    post(client, people, demo, service_code="garbage", description="垃圾")
+    assert len(client.get(f"{BASE}/requests.json").json) == 2
+    garbage = client.get(f"{BASE}/requests.json?service_code=garbage").json
+    assert [r["service_code"] for r in garbage] == ["garbage"]
+    assert client.get(f"{BASE}/requests.json?status=closed").json == []
+    by_id = client.get(f"{BASE}/requests.json?service_request_id={first}").json
+    assert [r["service_request_id"] for r in by_id] == [first]
+    later = client.get(f"{BASE}/requests.json?start_date=2027-01-01T00:00:00Z").json
+    assert later == []
+    root = xml(client.get(f"{BASE}/requests.xml"))
+    assert len(root.findall("request")) == 2
+
+
+def test_attributes_gcj02_and_a_photo(client, people, demo):
+    lon, lat = inside(demo, 120, "gcj02")
+    answer = client.post(f"{BASE}/requests.json", data={
+        "api_key": people["reporter"]["token"], "service_code": "elderly_assistance",
+        "lat": str(lat), "long": str(lon), "crs": "gcj02", "description": "独居老人需要助餐",
+        "attribute[need]": "meal", "media": (__import__("io").BytesIO(photo()), "p.jpg")},
+        content_type="multipart/form-data")
+    assert answer.status_code == 201, answer.json
+    request_id = answer.json[0]["service_request_id"]
+    found = client.get(f"{BASE}/requests/{request_id}.json").json[0]
+    assert found["media_url"].endswith(".jpg")
+    assert found["lat"] == pytest.approx(inside(demo, 120)[1], abs=1e-8)
+
+
+@pytest.mark.parametrize("fields, status, needle", [
+    ({"api_key": None}, 403, "api_key"),
+    ({"api_key": "not-a-token"}, 403, "api_key"),
+    ({"service_code": None}, 400, "service_code is required"),
+    ({"service_code": "ufo"}, 400, "unknown category"),
+    ({"lat": None}, 400, "lat and long are required"),
+    ({"lat": "north"}, 400, "lat must be a number"),
+    ({"description": "x" * 4001}, 400, "at most 4000"),
+    ({"service_code": "elderly_assistance"}, 400, "attribute need is required"),
+    ({"attribute[colour]": "red"}, 400, "has no attribute 'colour'"),
+    ({"crs": "mars"}, 400, "unknown coordinate system"),
+])
+def test_bad_requests_get_open311_errors(client, people, demo, fields, status, needle):
+    answer = post(client, people, demo, **fields)
+    assert answer.status_code == status
+    [error] = answer.json
+    assert error["code"] == status and needle in error["description"]
+    assert client.get(f"{BASE}/requests.json").json == []
+
+
+def test_outside_the_district_is_an_error_but_the_report_is_kept(client, people, demo, service):
+    west, south, east, north = demo.grids.total_bounds
+    answer = post(client, people, demo, long=str(east + 0.03), lat=str((south + north) / 2))
+    assert answer.status_code == 400 and "outside the district" in answer.json[0]["description"]
+    from sqlalchemy import func, select
+
+    from dispatch import schema as t
+    with service.db.unit_of_work() as uow:
+        assert uow.execute(select(func.count()).select_from(t.reports)).scalar_one() == 1
+
+
+def test_errors_in_xml_for_xml_paths(client):
+    answer = client.post(f"{BASE}/requests.xml", data={"service_code": "garbage"})
+    assert answer.status_code == 403
+    root = xml(answer)
+    assert root.tag == "errors" and root.find("error/code").text == "403"
+    missing = client.get(f"{BASE}/requests/99999.xml")
+    assert missing.status_code == 404 and xml(missing).find("error/description").text
+
+
+def test_tokens_map_to_requests(client, people, demo):
+    request_id = post(client, people, demo, token="app-7-0001").json[0]["service_request_id"]
+    assert client.get(f"{BASE}/tokens/app-7-0001.json").json == [
+        {"service_request_id": request_id, "token": "app-7-0001"}]
+    assert client.get(f"{BASE}/tokens/none.json").status_code == 404

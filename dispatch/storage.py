@@ -42,6 +42,14 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 GEOD = Geod(ellps="WGS84")
 METRES_PER_DEGREE_LAT = 110_574.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
+def known_id(value, what: str) -> int:
+    """``value`` as an id that can exist; :class:`NotFound` for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise NotFound(f"no {what} #{value}")
+    return value
 
 
 def normalise_url(url: str) -> str:
@@ -131,6 +139,7 @@ class OrderRepository:
         self.is_postgres = is_postgres
 
     def get(self, order_id) -> WorkOrder:
+        known_id(order_id, "work order")
         row = self.c.execute(select(t.work_orders).where(t.work_orders.c.id == order_id)).first()
         if row is None:
             raise NotFound(f"no work order #{order_id}")

@@ -14,6 +14,7 @@ from dispatch import schema as t
 from dispatch.accounts import check_order_action, staff
 from dispatch.errors import Forbidden, InputError, NotFound
 from dispatch.photos import thumbnail_name
+from dispatch.storage import known_id
 from web.auth import current_user, require_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -86,7 +87,8 @@ def create_report():
 def get_report(report_id: int):
     user = require_user()
     with service().db.unit_of_work() as uow:
-        row = uow.execute(select(t.reports).where(t.reports.c.id == report_id)).first()
+        row = uow.execute(select(t.reports).where(
+            t.reports.c.id == known_id(report_id, "report"))).first()
     if row is None:
         raise NotFound(f"no report {report_id}")
     if not user.is_staff and row.user_id != user.id:

@@ -9,6 +9,7 @@ import secrets
 from flask import Blueprint, current_app, g, jsonify, request, session
 
 from dispatch.accounts import User
+from dispatch.errors import InputError
 from web.errors import Unauthorized
 
 bp = Blueprint("auth", __name__)
@@ -73,7 +74,10 @@ def init_app(app) -> None:
 @bp.post("/login")
 def login():
     """Session login for pages: form or JSON ``username`` and ``password``."""
-    data = request.get_json(silent=True) or request.form
+    data = request.get_json(silent=True) if request.is_json else request.form
+    if not hasattr(data, "get"):
+        raise InputError("send username and password as a JSON object or a form",
+                         field="username")
     user = accounts().authenticate(str(data.get("username", "")), str(data.get("password", "")))
     if user is None:
         raise Unauthorized("wrong username or password")

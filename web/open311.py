@@ -16,6 +16,7 @@ from sqlalchemy import select
 from dispatch import schema as t
 from dispatch.errors import Forbidden, InputError, NotFound
 from dispatch.model import FINAL, open311_status
+from dispatch.storage import MAX_ID
 from web.auth import accounts
 from web.formats import to_xml, to_xml_one
 
@@ -195,9 +196,12 @@ def _request(row) -> dict:
 
 def _int(value, field) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise InputError(f"{field} must be a whole number", field=field) from None
+    if not 0 < number <= MAX_ID:
+        raise NotFound(f"no service request {value}")
+    return number
 
 
 def _date(value, field) -> datetime | None:

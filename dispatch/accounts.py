@@ -118,7 +118,7 @@ class Accounts:
         return User(uid, username, role, gridworker_id, department, street_code)
 
     def authenticate(self, username: str, password: str) -> User | None:
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             row = uow.execute(select(t.users).where(t.users.c.username == username,
                                                     t.users.c.active)).first()
         if row is None or not verify_password(password or "", row.password_hash):
@@ -126,7 +126,7 @@ class Accounts:
         return _user(row)
 
     def user(self, user_id: int) -> User:
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             row = uow.execute(select(t.users).where(t.users.c.id == user_id,
                                                     t.users.c.active)).first()
         if row is None:
@@ -160,7 +160,7 @@ class Accounts:
     def user_for_token(self, token: str | None) -> User | None:
         if not token:
             return None
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             row = uow.execute(select(t.users).join(t.api_tokens).where(
                 t.api_tokens.c.token_hash == _token_hash(token),
                 t.api_tokens.c.revoked_at.is_(None), t.users.c.active)).first()
@@ -206,6 +206,6 @@ def check_order_action(db, user: User | None, order: dict, action: str,
 def grids_of(db, gridworker_id: int | None) -> set[str]:
     if gridworker_id is None:
         return set()
-    with db.unit_of_work() as uow:
+    with db.read() as uow:
         return set(uow.execute(select(t.gridworker_grids.c.grid_code).where(
             t.gridworker_grids.c.gridworker_id == gridworker_id)).scalars())

@@ -59,22 +59,26 @@ def notifier_from_settings(webhook_url: str | None) -> Notifier:
 
 def deliver_outbox(db, notifier: Notifier, now: datetime, limit: int = 500) -> dict:
     """Send pending events whose time has come; returns counts of delivered and failed."""
-    with db.unit_of_work() as uow:
+    with db.read() as uow:
         rows = uow.execute(select(t.outbox).where(
             t.outbox.c.delivered_at.is_(None), t.outbox.c.next_attempt_at <= now)
             .order_by(t.outbox.c.id).limit(limit)).all()
-    delivered = failed = 0
+    delivered, failures = [], []
     for row in rows:
         try:
             notifier.send(row.payload)
         except (OSError, urllib.error.URLError, ValueError) as exc:
-            failed += 1
             delay = min(BACKOFF_SECONDS * 2 ** row.attempts, MAX_BACKOFF_SECONDS)
-            values = {"attempts": row.attempts + 1, "last_error": str(exc)[:500],
-                      "next_attempt_at": now + timedelta(seconds=delay)}
+            failures.append((row.id, {"attempts": row.attempts + 1,
+                                      "last_error": str(exc)[:500],
+                                      "next_attempt_at": now + timedelta(seconds=delay)}))
         else:
-            delivered += 1
-            values = {"attempts": row.attempts + 1, "delivered_at": now, "last_error": None}
-        with db.unit_of_work() as uow:
-            uow.execute(update(t.outbox).where(t.outbox.c.id == row.id).values(values))
-    return {"delivered": delivered, "failed": failed}
+            delivered.append(row.id)
+    if delivered or failures:
+        with db.unit_of_work() as uow:  # one write for the whole round
+            if delivered:
+                uow.execute(update(t.outbox).where(t.outbox.c.id.in_(delivered)).values(
+                    attempts=t.outbox.c.attempts + 1, delivered_at=now, last_error=None))
+            for row_id, values in failures:
+                uow.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(values))
+    return {"delivered": len(delivered), "failed": len(failures)}

@@ -7,8 +7,10 @@ outbox after the commit (see :mod:`dispatch.notify`).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +44,8 @@ STAFF_ROLES = ("gridworker", "grid_leader", "dispatcher", "department", "admin",
 LAYERS = ("streets", "communities", "grids", "stations")
 PARENT = {"communities": "street_code", "grids": "community_code"}
 MAX_PAGE = 10_000
+log = logging.getLogger("gridline.dispatch")
+INSERT_REPORT = insert(t.reports).returning(t.reports.c.id)
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class Service:
     def __init__(self, db: Database, catalogue: Catalogue, media: Path,
                  notifier: Notifier | None = None, timezone: str = "Asia/Shanghai",
                  clock=now_utc, max_photo_bytes: int = MAX_PHOTO_BYTES,
-                 resolvers: dict[int, Resolver] | None = None):
+                 resolvers: dict[int, Resolver] | None = None, active_ttl: float = 0.0):
         self.db = db
         self.catalogue = catalogue
         self.media = Path(media)
@@ -84,6 +88,13 @@ class Service:
         # Resolvers by boundary version; versions never change, so a cache may be shared.
         self._resolvers = {} if resolvers is None else resolvers
         self._resolver_lock = threading.Lock()
+        # Which version is active is looked up at most every ``active_ttl`` seconds.
+        self.active_ttl = active_ttl
+        self._active: tuple[int, float] | None = None
+        # Notifications go out right after each change, or from a background worker.
+        self.deliver_inline = True
+        self._wake = threading.Event()
+        self._stop = threading.Event()
 
     # --- boundary versions ----------------------------------------------------------------
 
@@ -119,17 +130,22 @@ class Service:
             uow.execute(update(t.boundary_versions).values(active=False))
             uow.execute(update(t.boundary_versions).where(t.boundary_versions.c.id == version)
                         .values(active=True, activated_at=self.clock()))
+        self._active = None
 
     def has_active_version(self) -> bool:
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return uow.execute(select(t.boundary_versions.c.id).where(
                 t.boundary_versions.c.active)).first() is not None
 
     def active_resolver(self) -> tuple[int, Resolver]:
         """The active version's id and resolver (built once per version, then cached)."""
-        with self.db.unit_of_work() as uow:
+        cached = self._active
+        if cached is not None and time.monotonic() - cached[1] < self.active_ttl:
+            return cached[0], self.resolver(cached[0])
+        with self.db.read() as uow:
             version = uow.execute(select(t.boundary_versions.c.id).where(
                 t.boundary_versions.c.active)).scalar()
+        self._active = (version, time.monotonic()) if version is not None else None
         if version is None:
             raise InputError("no boundary version is active: run gridline import-boundaries "
                              "--activate", field="boundaries")
@@ -142,7 +158,7 @@ class Service:
             return self._resolvers[version]
 
     def _boundary_set(self, version: int) -> BoundarySet:
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             head = uow.execute(select(t.boundary_versions).where(
                 t.boundary_versions.c.id == version)).first()
             rows = uow.execute(select(t.boundary_features).where(
@@ -251,8 +267,8 @@ class Service:
         now = self.clock()
         photo_name = store_photo(image, self.media) if image is not None else None
         try:
-            report_id = self._record_report(report, where, category, version, photo_name, now,
-                                            user_id)
+            answer = self._record_report(report, where, category, version, photo_name, now,
+                                         user_id)
         except IntegrityError:
             if photo_name:
                 (self.media / photo_name).unlink(missing_ok=True)
@@ -263,17 +279,21 @@ class Service:
             if photo_name:
                 (self.media / photo_name).unlink(missing_ok=True)
             raise
-        self.deliver()
-        return self._report_answer(report_id)
+        self._changed()
+        return answer
 
     def _record_report(self, report, where, category, version, photo_name, now,
-                       user_id) -> int:
+                       user_id) -> dict:
+        reason = None
+        if where.status == OUTSIDE:
+            reason = (f"outside the district, {where.outside_distance_m:,.0f} m from the "
+                      "nearest grid")
         with self.db.unit_of_work() as uow:
             outcome, order = "outside", None
             if where.status != OUTSIDE:
                 uow.lock(f"intake:{category.code}:{where.community_code}")
                 outcome, order = self._create_or_attach(uow, category, where, version, now)
-            report_id = uow.execute(insert(t.reports).values(
+            report_id = uow.execute(INSERT_REPORT, dict(
                 work_order_id=order.id if order else None, outcome=outcome,
                 category=category.code, description=report["description"],
                 lon=where.lon, lat=where.lat, original_x=report["x"],
@@ -282,17 +302,17 @@ class Service:
                 grid_code=where.grid_code, community_code=where.community_code,
                 street_code=where.street_code, station_id=where.station_id,
                 station_distance_m=where.station_distance_m,
-                reason=("outside the district, "
-                        f"{where.outside_distance_m:,.0f} m from the nearest grid"
-                        if order is None else None),
-                reporter_name=report["reporter_name"],
+                reason=reason, reporter_name=report["reporter_name"],
                 reporter_phone=report["reporter_phone"],
                 reporter_role=report["reporter_role"], photo=photo_name,
                 idempotency_key=report["idempotency_key"], user_id=user_id,
                 attributes=report["attributes"], media_url=report["media_url"],
-                created_at=now).returning(
-                t.reports.c.id)).scalar_one()
-        return report_id
+                created_at=now)).scalar_one()
+        return {"report_id": report_id, "outcome": outcome,
+                "work_order_id": order.id if order else None, "status": where.status,
+                "grid_code": where.grid_code, "community_code": where.community_code,
+                "street_code": where.street_code, "station_id": where.station_id,
+                "reason": reason, "boundary_version": version}
 
     def _create_or_attach(self, uow, category, where, version, now):
         since = now - timedelta(hours=category.duplicate_window_hours)
@@ -330,13 +350,13 @@ class Service:
         return None, "street"
 
     def _by_key(self, key: str) -> dict | None:
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             rid = uow.execute(select(t.reports.c.id).where(
                 t.reports.c.idempotency_key == key)).scalar()
         return self._report_answer(rid) if rid is not None else None
 
     def _report_answer(self, report_id: int) -> dict:
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             r = uow.execute(select(t.reports).where(t.reports.c.id == report_id)).one()
         return {"report_id": r.id, "outcome": r.outcome, "work_order_id": r.work_order_id,
                 "status": r.resolve_status, "grid_code": r.grid_code,
@@ -371,7 +391,7 @@ class Service:
             if isinstance(prepared, str):
                 (self.media / prepared).unlink(missing_ok=True)
             raise
-        self.deliver()
+        self._changed()
         return self.order(order_id, staff=True)
 
     def _plain(self, order, action, actor, now, prepare=False, note="", **_):
@@ -470,7 +490,7 @@ class Service:
             order = uow.orders.get(order_id)
             change(order, uow, now)
             uow.orders.save(order)
-        self.deliver()
+        self._changed()
         return self.order(order_id, staff=True)
 
     # --- deadlines and notifications ------------------------------------------------------
@@ -479,7 +499,7 @@ class Service:
         """Mark missed deadlines (safe to run every minute: each is marked once) and deliver
         pending notifications."""
         now = self.clock()
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             candidates = uow.orders.due_for_sweep(now)
         marked = 0
         for order_id in candidates:
@@ -491,7 +511,42 @@ class Service:
         return {"marked": marked, **self.deliver()}
 
     def deliver(self) -> dict:
+        """Send the pending notifications whose time has come."""
         return deliver_outbox(self.db, self.notifier, self.clock())
+
+    def _changed(self) -> None:
+        """After a commit: deliver now, or wake the background worker."""
+        if self.deliver_inline:
+            self.deliver()
+        else:
+            self._wake.set()
+
+    def start_delivery_worker(self, interval: float = 2.0) -> threading.Thread:
+        """Deliver notifications from a background thread (woken by each change, and every
+        ``interval`` seconds for retries), so requests do not wait for them."""
+        self.deliver_inline = False
+
+        self._stop.clear()
+
+        def run():
+            while not self._stop.is_set():
+                self._wake.wait(interval)
+                self._wake.clear()
+                try:
+                    self.deliver()
+                except Exception:  # keep delivering later whatever one round hit
+                    log.exception("notification delivery failed")
+
+        worker = threading.Thread(target=run, name="gridline-delivery", daemon=True)
+        worker.start()
+        return worker
+
+    def stop_delivery_worker(self, worker: threading.Thread) -> None:
+        """Stop the background worker (the next changes are delivered inline again)."""
+        self._stop.set()
+        self._wake.set()
+        worker.join(timeout=10)
+        self.deliver_inline = True
 
     # --- reading --------------------------------------------------------------------------
 
@@ -502,7 +557,7 @@ class Service:
         def _private(r) -> bool:
             return staff or (viewer_id is not None and r.user_id == viewer_id)
 
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             order = uow.orders.get(order_id)
             trail = uow.orders.audit(order_id)
             reports = uow.execute(select(t.reports).where(
@@ -548,7 +603,7 @@ class Service:
             raise InputError(f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
             raise InputError("offset must be a whole number from 0", field="offset")
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             ids, total = uow.orders.search(bbox=bbox, states=states, category=category,
                                            street_code=street_code, grid_code=grid_code,
                                            since=since, until=until, limit=limit,

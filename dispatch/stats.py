@@ -36,7 +36,7 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
         query = query.where(o.created_at >= since)
     if until is not None:
         query = query.where(o.created_at < until)
-    with db.unit_of_work() as uow:
+    with db.read() as uow:
         orders = pd.DataFrame(uow.execute(query).mappings().all())
         reopened = set(uow.execute(select(t.audit.c.work_order_id).where(
             t.audit.c.action == "reopen").distinct()).scalars())

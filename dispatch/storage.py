@@ -3,14 +3,17 @@
 One URL chooses the backend (``GRIDLINE_DATABASE_URL``): a SQLite file by default, or
 PostgreSQL with PostGIS (``postgresql+psycopg://...``). SQLite runs in WAL mode with
 ``synchronous=FULL`` — a report acknowledged after commit survives a crash or power cut — and
-takes its write lock at the start of each transaction (``BEGIN IMMEDIATE``), so concurrent
-writers queue instead of failing half-way. Work orders carry a version number: saving an order
-that someone else saved first raises :class:`~dispatch.errors.Conflict`.
+takes its write lock at the start of each writing transaction (``BEGIN IMMEDIATE``), so
+concurrent writers queue instead of failing half-way; reading transactions take none. Work
+orders carry a version number: saving an order that someone else saved first raises
+:class:`~dispatch.errors.Conflict`.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import copy
+import threading
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from geoalchemy2 import Geography
 from pyproj import Geod
 from sqlalchemy import (
     and_,
+    bindparam,
     cast,
     create_engine,
     delete,
@@ -64,11 +68,11 @@ class Database:
 
     def __init__(self, url: str):
         self.url = normalise_url(url)
+        self._writers = threading.Lock() if self.url.startswith("sqlite") else nullcontext()
         if self.url.startswith("sqlite"):
             self.engine = create_engine(self.url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_connect)
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql(
-                "BEGIN IMMEDIATE"))
+            event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True,
                                         connect_args={"options": "-c timezone=utc"})
@@ -89,12 +93,31 @@ class Database:
 
     @contextmanager
     def unit_of_work(self):
-        """A transaction with repositories; commits on success, rolls back on any error."""
-        with self.engine.begin() as connection:
+        """A transaction with repositories; commits on success, rolls back on any error.
+
+        On SQLite the threads of one process queue on a lock before taking the file's write
+        lock: SQLite's own busy wait sleeps in growing steps, which would stretch the slowest
+        requests to a second under load.
+        """
+        with self._writers, self.engine.begin() as connection:
             yield UnitOfWork(connection, self.is_postgres)
+
+    @contextmanager
+    def read(self):
+        """A transaction that only reads: on SQLite it takes no write lock, so it never waits
+        for writers (WAL readers see the last commit)."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(gridline_read_only=True)
+            with connection.begin():
+                yield UnitOfWork(connection, self.is_postgres)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _sqlite_begin(connection) -> None:
+    read_only = connection.get_execution_options().get("gridline_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_connect(dbapi_connection, _record):
@@ -131,12 +154,19 @@ ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version"
                 "repair_photo", "reject_reason", "duplicate_of", "reports")
 
 
+# Statements built once, so SQLAlchemy compiles each only once.
+INSERT_ORDER = insert(t.work_orders).returning(t.work_orders.c.id)
+UPDATE_ORDER = update(t.work_orders).where(t.work_orders.c.id == bindparam("_id"),
+                                           t.work_orders.c.version == bindparam("_version"))
+
+
 class OrderRepository:
     """Load and save :class:`WorkOrder` aggregates (with whistles, meetings, audit, events)."""
 
     def __init__(self, connection: Connection, is_postgres: bool):
         self.c = connection
         self.is_postgres = is_postgres
+        self._loaded: dict[int, tuple] = {}  # whistles and meetings as loaded, by order id
 
     def get(self, order_id) -> WorkOrder:
         known_id(order_id, "work order")
@@ -149,8 +179,7 @@ class OrderRepository:
         values = {f: getattr(order, f) for f in ORDER_FIELDS}
         values["state"] = str(order.state)
         values["version"] = 1
-        order.id = self.c.execute(insert(t.work_orders).values(values).returning(
-            t.work_orders.c.id)).scalar_one()
+        order.id = self.c.execute(INSERT_ORDER, values).scalar_one()
         order.version = 1
         self._write_children(order)
         return order
@@ -160,9 +189,8 @@ class OrderRepository:
         values = {f: getattr(order, f) for f in ORDER_FIELDS}
         values["state"] = str(order.state)
         values["version"] = order.version + 1
-        done = self.c.execute(update(t.work_orders).where(
-            and_(t.work_orders.c.id == order.id, t.work_orders.c.version == order.version))
-            .values(values))
+        done = self.c.execute(UPDATE_ORDER, {**values, "_id": order.id,
+                                             "_version": order.version})
         if done.rowcount != 1:
             raise Conflict(f"work order #{order.id} was changed by someone else; reload it and "
                            "try again")
@@ -268,11 +296,12 @@ class OrderRepository:
             Meeting(m.number, m.held_at, m.participants, m.decisions, m.tasks)
             for m in self.c.execute(select(t.meetings).where(t.meetings.c.work_order_id == row.id)
                                     .order_by(t.meetings.c.number))]
+        self._loaded[order.id] = copy.deepcopy((order.whistles, order.meetings))
         return order
 
     def _write_children(self, order: WorkOrder) -> None:
-        """Audit entries and events are appended; whistles and meetings are rewritten whole
-        (safe: the version check above admits one writer per order)."""
+        """Audit entries and events are appended; whistles and meetings, when they changed, are
+        rewritten whole (safe: the version check above admits one writer per order)."""
         if order.new_audit:
             self.c.execute(insert(t.audit), [
                 {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
@@ -288,8 +317,12 @@ class OrderRepository:
                              "at": e.at.isoformat(), **e.data}}
                 for e in order.events])
             order.events.clear()
+        before = self._loaded.get(order.id, ([], []))
+        if before == (order.whistles, order.meetings):
+            return
         for table in (t.summons, t.whistles, t.meetings):
             self.c.execute(delete(table).where(table.c.work_order_id == order.id))
+        self._loaded[order.id] = copy.deepcopy((order.whistles, order.meetings))
         if order.whistles:
             self.c.execute(insert(t.whistles), [
                 {"work_order_id": order.id, "number": w.number, "blown_by": w.blown_by,

@@ -168,7 +168,7 @@ def test_demo_data_regenerates_the_shipped_district(tmp_path):
     assert {"streets", "communities", "grids", "stations", "buildings"} <= set(layers)
 
 
-def test_the_readme_main_command_runs_as_the_installed_script(tmp_path):
+def test_the_readme_resolve_file_example_runs_as_the_installed_script(tmp_path):
     gridline = shutil.which("gridline")
     assert gridline, "the gridline script is not installed (pip install -e .)"
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")

@@ -41,6 +41,9 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     service = service or make_service(settings)
     if app.config.get("AUTO_UPGRADE", True):
         service.db.upgrade()
+    service.active_ttl = float(app.config.get("ACTIVE_VERSION_TTL", 2.0))
+    if app.config.get("DELIVERY_WORKER", not app.testing):
+        service.start_delivery_worker()
     app.extensions["gridline"] = service
     app.extensions["gridline.accounts"] = Accounts(service.db, service.clock)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _secret_key(settings.instance)

@@ -86,7 +86,7 @@ def create_report():
 @bp.get("/reports/<int:report_id>")
 def get_report(report_id: int):
     user = require_user()
-    with service().db.unit_of_work() as uow:
+    with service().db.read() as uow:
         row = uow.execute(select(t.reports).where(
             t.reports.c.id == known_id(report_id, "report"))).first()
     if row is None:
@@ -181,7 +181,7 @@ def record_meeting(order_id: int):
 def gridworkers():
     staff(require_user())
     g = t.gridworkers.c
-    with service().db.unit_of_work() as uow:
+    with service().db.read() as uow:
         rows = uow.execute(select(t.gridworkers).order_by(g.id)).all()
         links = uow.execute(select(t.gridworker_grids)).all()
     grids: dict[int, list[str]] = {}

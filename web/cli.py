@@ -91,3 +91,7 @@ def tokens_revoke(token):
     """Revoke a token (whole, or its first 8 characters)."""
     _app().extensions["gridline.accounts"].revoke_token(token)
     click.echo("revoked")
+
+
+if __name__ == "__main__":
+    main()

@@ -191,7 +191,7 @@ def _features(cid, frame, rows) -> list[dict]:
 
 def _gridworker_names(codes) -> dict[str, list[str]]:
     g, gg = t.gridworkers.c, t.gridworker_grids.c
-    with service().db.unit_of_work() as uow:
+    with service().db.read() as uow:
         rows = uow.execute(select(gg.grid_code, g.name).join(
             t.gridworkers, g.id == gg.gridworker_id).where(gg.grid_code.in_(list(codes)))
             .order_by(g.id)).all()

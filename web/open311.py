@@ -141,7 +141,7 @@ def list_requests(fmt):
             query = query.where(t.work_orders.c.state.in_(closed))
     query = query.where(r.work_order_id.is_not(None)).order_by(r.created_at.desc()).limit(
         MAX_REQUESTS)
-    with service().db.unit_of_work() as uow:
+    with service().db.read() as uow:
         rows = uow.execute(query).all()
     return respond(fmt, "service_requests", "request", [_request(row) for row in rows])
 
@@ -149,7 +149,7 @@ def list_requests(fmt):
 @bp.get("/requests/<request_id>.<fmt>")
 def get_request(request_id, fmt):
     r = t.reports.c
-    with service().db.unit_of_work() as uow:
+    with service().db.read() as uow:
         row = uow.execute(select(t.reports, t.work_orders.c.state, t.work_orders.c.department,
                                  t.work_orders.c.resolve_due, t.work_orders.c.closed_at,
                                  t.work_orders.c.feedback).outerjoin(t.work_orders).where(
@@ -162,7 +162,7 @@ def get_request(request_id, fmt):
 
 @bp.get("/tokens/<token>.<fmt>")
 def get_token(token, fmt):
-    with service().db.unit_of_work() as uow:
+    with service().db.read() as uow:
         rid = uow.execute(select(t.reports.c.id).where(
             t.reports.c.idempotency_key == token)).scalar()
     if rid is None:

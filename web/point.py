@@ -47,7 +47,7 @@ def _gridworkers(service, grid_code, staff: bool) -> list[dict]:
     if not grid_code:
         return []
     g, gg = t.gridworkers.c, t.gridworker_grids.c
-    with service.db.unit_of_work() as uow:
+    with service.db.read() as uow:
         rows = uow.execute(select(g.id, g.name, g.phone, g.role, g.on_duty).join(
             t.gridworker_grids, gg.gridworker_id == g.id).where(gg.grid_code == grid_code)
             .order_by(g.id)).all()

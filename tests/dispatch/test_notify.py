@@ -72,3 +72,21 @@ def test_an_unreachable_webhook_loses_nothing(service, demo, clock):
     service.sweep()  # also marks the missed respond deadline: one more event
     attempts = {r.event: r.attempts for r in pending(service)}
     assert attempts == {"assigned": 2, "state_changed": 2, "overdue": 1}
+
+
+def test_the_background_worker_delivers_without_being_asked(service, demo, webhook):
+    import time
+
+    Hook.fail = False
+    service.notifier = WebhookNotifier(webhook, timeout=2)
+    worker = service.start_delivery_worker(interval=0.2)
+    try:
+        service.submit_report(report(demo))
+        deadline = time.monotonic() + 10
+        while pending(service) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        service.stop_delivery_worker(worker)
+    assert not worker.is_alive()
+    assert pending(service) == []
+    assert {e["event"] for e in Hook.received} == {"assigned", "state_changed"}

@@ -14,6 +14,13 @@ from web import create_app
 PASSWORD = "correct horse"
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch):
+    """Hash the test accounts' passwords with a low scrypt cost: the cost is stored with each
+    hash, so verification still runs the real code, in a fraction of the time."""
+    monkeypatch.setattr("dispatch.accounts.SCRYPT", {"n": 2**4, "r": 8, "p": 1})
+
+
 @pytest.fixture
 def app(service, tmp_path):
     return create_app({"INSTANCE": str(tmp_path / "instance"), "TESTING": True,

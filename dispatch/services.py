@@ -40,7 +40,6 @@ MAX_DESCRIPTION = 4000
 MAX_NAME = 100
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
-STAFF_ROLES = ("gridworker", "grid_leader", "dispatcher", "department", "admin", "system")
 LAYERS = ("streets", "communities", "grids", "stations")
 PARENT = {"communities": "street_code", "grids": "community_code"}
 MAX_PAGE = 10_000

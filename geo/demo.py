@@ -35,7 +35,6 @@ from geo.sources import RawLayers
 
 SEED = 610104
 DISTRICT_CODE = "610104"
-DISTRICT_NAME = "莲湖区 (demo)"
 CENTRE = (108.92, 34.265)
 AREA_M2 = 40e6
 SEMI_AXES_M = (3900.0, 3300.0)

@@ -33,9 +33,6 @@ from geo.locate import Outline, PolygonLocator
 
 OK, GAP, OUTSIDE, INVALID = "ok", "gap", "outside", "invalid"
 MAX_LAT, MAX_LON = 90, 180
-RESULT_COLUMNS = ("status", "grid_code", "grid_name", "community_code", "community_name",
-                  "street_code", "street_name", "station_id", "station_name",
-                  "station_distance_m", "outside_distance_m", "reason")
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,9 @@ class Resolver:
 
         With ``errors="raise"`` a bad point raises :class:`CoordinateError` naming the first
         one; with ``errors="mark"`` it gets status ``invalid`` and a ``reason``, and the others
-        are resolved as usual. The frame has ``lon``/``lat`` (WGS84) and :data:`RESULT_COLUMNS`.
+        are resolved as usual. The frame has ``lon``/``lat`` (WGS84), ``status``, the codes and
+        names of grid, community and street, ``station_id``/``station_name``,
+        ``station_distance_m``, ``outside_distance_m`` and ``reason``.
         """
         system = parse_crs(crs)
         x, y = _as_float_array(lon, "lon"), _as_float_array(lat, "lat")

@@ -22,7 +22,6 @@ from dispatch.settings import Settings, make_service
 DEFAULTS = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "REPORT_RATE_LIMIT": "30 per minute",
-    "JSON_AS_ASCII": False,
 }
 log = logging.getLogger("gridline.http")
 

@@ -22,6 +22,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dispatch import schema as t
+from dispatch.batching import GroupCommit
 from dispatch.catalogue import Catalogue
 from dispatch.errors import Conflict, InputError, NotFound
 from dispatch.model import State, WorkOrder, open311_status
@@ -92,6 +93,8 @@ class Service:
         self._active: tuple[int, float] | None = None
         # Notifications go out right after each change, or from a background worker.
         self.deliver_inline = True
+        # Intake writes go one transaction each, or through a shared group commit.
+        self.group_commit: GroupCommit | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
 
@@ -283,30 +286,41 @@ class Service:
 
     def _record_report(self, report, where, category, version, photo_name, now,
                        user_id) -> dict:
+        """Write the report (and its new or joined order), alone or in a group commit."""
+        def work(uow):
+            return self._write_report(uow, report, where, category, version, photo_name, now,
+                                      user_id)
+
+        if self.group_commit is not None:
+            return self.group_commit.run(work)
+        with self.db.unit_of_work() as uow:
+            return work(uow)
+
+    def _write_report(self, uow, report, where, category, version, photo_name, now,
+                      user_id) -> dict:
         reason = None
         if where.status == OUTSIDE:
             reason = (f"outside the district, {where.outside_distance_m:,.0f} m from the "
                       "nearest grid")
-        with self.db.unit_of_work() as uow:
-            outcome, order = "outside", None
-            if where.status != OUTSIDE:
-                uow.lock(f"intake:{category.code}:{where.community_code}")
-                outcome, order = self._create_or_attach(uow, category, where, version, now)
-            report_id = uow.execute(INSERT_REPORT, dict(
-                work_order_id=order.id if order else None, outcome=outcome,
-                category=category.code, description=report["description"],
-                lon=where.lon, lat=where.lat, original_x=report["x"],
-                original_y=report["y"], original_crs=report["crs"].name,
-                boundary_version=version, resolve_status=where.status,
-                grid_code=where.grid_code, community_code=where.community_code,
-                street_code=where.street_code, station_id=where.station_id,
-                station_distance_m=where.station_distance_m,
-                reason=reason, reporter_name=report["reporter_name"],
-                reporter_phone=report["reporter_phone"],
-                reporter_role=report["reporter_role"], photo=photo_name,
-                idempotency_key=report["idempotency_key"], user_id=user_id,
-                attributes=report["attributes"], media_url=report["media_url"],
-                created_at=now)).scalar_one()
+        outcome, order = "outside", None
+        if where.status != OUTSIDE:
+            uow.lock(f"intake:{category.code}:{where.community_code}")
+            outcome, order = self._create_or_attach(uow, category, where, version, now)
+        report_id = uow.execute(INSERT_REPORT, dict(
+            work_order_id=order.id if order else None, outcome=outcome,
+            category=category.code, description=report["description"],
+            lon=where.lon, lat=where.lat, original_x=report["x"],
+            original_y=report["y"], original_crs=report["crs"].name,
+            boundary_version=version, resolve_status=where.status,
+            grid_code=where.grid_code, community_code=where.community_code,
+            street_code=where.street_code, station_id=where.station_id,
+            station_distance_m=where.station_distance_m,
+            reason=reason, reporter_name=report["reporter_name"],
+            reporter_phone=report["reporter_phone"],
+            reporter_role=report["reporter_role"], photo=photo_name,
+            idempotency_key=report["idempotency_key"], user_id=user_id,
+            attributes=report["attributes"], media_url=report["media_url"],
+            created_at=now)).scalar_one()
         return {"report_id": report_id, "outcome": outcome,
                 "work_order_id": order.id if order else None, "status": where.status,
                 "grid_code": where.grid_code, "community_code": where.community_code,

@@ -1,0 +1,77 @@
+"""Group commit on both databases: concurrent intake shares commits and loses nothing."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from dispatch import schema as t
+from dispatch.batching import GroupCommit
+from tests.dispatch.helpers import report
+
+CATEGORIES = ["garbage", "noise", "streetlight", "water_leak"]
+
+
+def run_together(calls):
+    """Start every call at once on its own thread; their results (or exceptions) in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        try:
+            results[i] = call()
+        except Exception as exc:  # returned for the test to inspect
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@pytest.fixture
+def batched(service):
+    service.group_commit = GroupCommit(service.db)
+    yield service
+    service.group_commit.close()
+
+
+def test_concurrent_reports_and_retries_through_group_commit(batched, demo):
+    calls = []
+    for i in range(12):
+        data = report(demo, 40 * i + 3, category=CATEGORIES[i % 4], idempotency_key=f"k{i}")
+        calls += [lambda d=data: batched.submit_report(d)] * 2  # each report sent twice at once
+    answers = run_together(calls)
+    assert not [a for a in answers if isinstance(a, Exception)]
+    for first, second in zip(answers[::2], answers[1::2], strict=True):
+        assert first == second
+    with batched.db.read() as uow:
+        reports = uow.execute(select(func.count()).select_from(t.reports)).scalar_one()
+        orders = uow.execute(select(func.count()).select_from(t.work_orders)).scalar_one()
+        audits = uow.execute(select(func.count()).select_from(t.audit)).scalar_one()
+    created = sum(a["outcome"] == "created" for a in answers[::2])
+    assert reports == 12 and orders == created >= 1
+    assert audits == created + (12 - created)  # one dispatch per order, one attach per me-too
+
+
+def test_one_failing_write_does_not_undo_the_others(batched):
+    def good(name):
+        def work(uow):
+            uow.execute(insert(t.departments).values(code=name, name=name))
+            return name
+        return lambda: batched.group_commit.run(work)
+
+    def bad():
+        def work(uow):
+            uow.execute(insert(t.departments).values(code="x1", name="x"))
+            raise ValueError("this one fails")
+        return batched.group_commit.run(work)
+
+    results = run_together([good("g1"), bad, good("g2")])
+    assert results[0] == "g1" and results[2] == "g2" and isinstance(results[1], ValueError)
+    with batched.db.read() as uow:
+        codes = set(uow.execute(select(t.departments.c.code)).scalars())
+    assert {"g1", "g2"} <= codes and "x1" not in codes

@@ -29,7 +29,7 @@ from dispatch.model import State, WorkOrder, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
 from dispatch.stats import statistics
-from dispatch.storage import Database
+from dispatch.storage import Database, known_id
 from geo.boundaries import BoundarySet, build_boundaries, load_boundaries
 from geo.crs import WGS84, parse_crs
 from geo.errors import GridlineError
@@ -597,6 +597,15 @@ class Service:
                        "action": a.action, "from": a.from_state, "to": a.to_state,
                        "note": a.note} for a in trail],
         }
+
+    def order_summary(self, order_id: int) -> dict:
+        """An order's public facts alone (one row: no reports, whistles or trail)."""
+        with self.db.read() as uow:
+            row = uow.execute(select(t.work_orders).where(
+                t.work_orders.c.id == known_id(order_id, "work order"))).first()
+        if row is None:
+            raise NotFound(f"no work order #{order_id}")
+        return self._summary(row)
 
     def list_orders(self, *, bbox=None, states=None, category=None, street_code=None,
                     grid_code=None, since=None, until=None, limit=100, offset=0) -> dict:

@@ -129,7 +129,7 @@ def act(order_id: int, action: str):
         raise NotFound(f"no action {action!r}; actions: {', '.join(ACTION_FIELDS)}")
     user = require_user()
     data = body(ACTION_FIELDS[action])
-    check_order_action(service().db, user, service().order(order_id), action)
+    check_order_action(service().db, user, service().order_summary(order_id), action)
     kwargs = {k: v for k, v in data.items() if k in ACTION_FIELDS[action]}
     if action == "resolve":
         kwargs["photo"] = _photo()
@@ -143,7 +143,7 @@ def act(order_id: int, action: str):
 def blow_whistle(order_id: int):
     user = require_user()
     data = body({"departments", "due_minutes", "reason"})
-    check_order_action(service().db, user, service().order(order_id), "whistle")
+    check_order_action(service().db, user, service().order_summary(order_id), "whistle")
     departments = data.get("departments")
     if not isinstance(departments, list):
         raise InputError("departments is a list of department codes", field="departments")
@@ -159,7 +159,7 @@ def answer_summons(order_id: int, number: int, step: str):
     user = require_user()
     data = body({"department", "note"})
     department = data.get("department")
-    check_order_action(service().db, user, service().order(order_id), "duty", department)
+    check_order_action(service().db, user, service().order_summary(order_id), "duty", department)
     handler = service().report_for_duty if step == "duty" else service().complete_part
     return jsonify(handler(order_id, number, department, user.actor, data.get("note") or ""))
 
@@ -168,7 +168,7 @@ def answer_summons(order_id: int, number: int, step: str):
 def record_meeting(order_id: int):
     user = require_user()
     data = body({"participants", "decisions", "tasks"})
-    check_order_action(service().db, user, service().order(order_id), "meeting")
+    check_order_action(service().db, user, service().order_summary(order_id), "meeting")
     for field in ("participants", "decisions", "tasks"):
         if not isinstance(data.get(field, []), list):
             raise InputError(f"{field} is a list", field=field)

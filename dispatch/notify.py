@@ -76,6 +76,11 @@ def deliver_outbox(db, notifier: Notifier, now: datetime, limit: int = 500) -> d
             delivered.append(row.id)
     if delivered or failures:
         with db.unit_of_work() as uow:  # one write for the whole round
+            # Lock this round's rows in id order first, so concurrent rounds (other threads or
+            # processes) wait for each other instead of deadlocking on PostgreSQL.
+            uow.execute(select(t.outbox.c.id)
+                        .where(t.outbox.c.id.in_(delivered + [i for i, _ in failures]))
+                        .order_by(t.outbox.c.id).with_for_update())
             if delivered:
                 uow.execute(update(t.outbox).where(t.outbox.c.id.in_(delivered)).values(
                     attempts=t.outbox.c.attempts + 1, delivered_at=now, last_error=None))

@@ -93,6 +93,7 @@ class Service:
         self._active: tuple[int, float] | None = None
         # Notifications go out right after each change, or from a background worker.
         self.deliver_inline = True
+        self._delivery_lock = threading.Lock()  # one round at a time, so none is sent twice
         # Intake writes go one transaction each, or through a shared group commit.
         self.group_commit: GroupCommit | None = None
         self._wake = threading.Event()
@@ -525,7 +526,8 @@ class Service:
 
     def deliver(self) -> dict:
         """Send the pending notifications whose time has come."""
-        return deliver_outbox(self.db, self.notifier, self.clock())
+        with self._delivery_lock:
+            return deliver_outbox(self.db, self.notifier, self.clock())
 
     def _changed(self) -> None:
         """After a commit: deliver now, or wake the background worker."""

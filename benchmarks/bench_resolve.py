@@ -33,7 +33,7 @@ from geo.resolver import Resolver
 def district(grids: int):
     """The demo district redrawn with about ``grids`` grids (smaller household targets)."""
     target = round(400 * 559 / grids)
-    bset, _ = generate(target_households=target)
+    bset = generate(target_households=target)
     return bset
 
 

@@ -41,7 +41,7 @@ MAX_DESCRIPTION = 4000
 MAX_NAME = 100
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
-LAYERS = ("streets", "communities", "grids", "stations")
+LAYERS = ("streets", "communities", "grids", "stations", "buildings")
 PARENT = {"communities": "street_code", "grids": "community_code"}
 MAX_PAGE = 10_000
 log = logging.getLogger("gridline.dispatch")
@@ -687,6 +687,8 @@ def _feature_rows(version: int, bset: BoundarySet) -> list[dict]:
     for layer in LAYERS:
         frame = bset.layer(layer)
         key = "station_id" if layer == "stations" else "code"
+        if "name" not in frame.columns:
+            frame = frame.assign(name=None)
         standard = {key, "name", "feature", frame.geometry.name, "street_code", "community_code"}
         extra = [c for c in frame.columns if c not in standard]
         parents = frame[PARENT[layer]] if layer in PARENT else [None] * len(frame)

@@ -40,7 +40,9 @@ class BoundarySet:
 
     ``streets``: code, name. ``communities``: code, name, street_code. ``grids``: code, name,
     community_code, street_code (and ``households`` where the source has it). ``stations``:
-    station_id, name. Every layer also keeps ``feature`` (its 1-based position in the source)
+    station_id, name. ``buildings``: code (the feature number), households — the points where
+    households live, used for coverage and partitioning (empty where the source has none). Every
+    layer also keeps ``feature`` (its 1-based position in the source)
     and the source's other columns. ``hierarchical`` is False for a single polygon file used as
     the grid layer, whose codes are then kept as given rather than in the 15-digit form.
     """
@@ -51,6 +53,7 @@ class BoundarySet:
     grids: gpd.GeoDataFrame
     stations: gpd.GeoDataFrame
     metric_crs: pyproj.CRS
+    buildings: gpd.GeoDataFrame = field(default_factory=lambda: _normalise_buildings(None))
     hierarchical: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -120,11 +123,12 @@ def build_boundaries(raw: RawLayers, *, code_field=None, name_field=None, distri
         for name, frame in layers.items():
             notes += _repair(frame, name, metric_crs)
     stations = _normalise_stations(raw.layers.get("stations"))
+    buildings = _normalise_buildings(raw.layers.get("buildings"))
     if raw.single_layer:
         grids = layers["grids"]
         grids["code"] = _free_codes(grids, metric_crs, notes)
         return BoundarySet(None, layers["streets"], layers["communities"], _sorted(grids),
-                           stations, metric_crs, hierarchical=False, notes=tuple(notes))
+                           stations, metric_crs, buildings, hierarchical=False, notes=tuple(notes))
     district = district_code or _district_from_codes(layers, notes)
     streets, communities, grids = layers["streets"], layers["communities"], layers["grids"]
     _assign_codes(streets, None, district, "street", metric_crs, notes)
@@ -138,7 +142,7 @@ def build_boundaries(raw: RawLayers, *, code_field=None, name_field=None, distri
     _fill_street_codes(grids, communities)
     _assign_codes(grids, "community_code", district, "grid", metric_crs, notes)
     return BoundarySet(district, _sorted(streets), _sorted(communities), _sorted(grids), stations,
-                       metric_crs, hierarchical=True, notes=tuple(notes))
+                       metric_crs, buildings, hierarchical=True, notes=tuple(notes))
 
 
 def _normalise(frame, name, code_field, name_field) -> gpd.GeoDataFrame:
@@ -182,6 +186,19 @@ def _normalise_stations(frame) -> gpd.GeoDataFrame:
     out["station_id"] = ids.fillna(numbered)
     out["name"] = _text_column(out, name_col) if name_col else None
     return out.reset_index(drop=True)
+
+
+def _normalise_buildings(frame) -> gpd.GeoDataFrame:
+    """Household points: ``code`` is the feature number, ``households`` defaults to 1."""
+    if frame is None:
+        frame = gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=WGS84)
+    households = (pd.to_numeric(frame["households"], errors="coerce").fillna(1)
+                  if "households" in frame.columns else pd.Series(1, index=frame.index))
+    return gpd.GeoDataFrame(
+        {"code": [str(i) for i in range(1, len(frame) + 1)],
+         "households": households.round().to_numpy(dtype=np.int64),
+         "feature": np.arange(1, len(frame) + 1)},
+        geometry=frame.geometry.to_numpy(), crs=WGS84)
 
 
 def _repair(frame, name, metric_crs) -> list[str]:
@@ -323,18 +340,24 @@ def _sorted(frame) -> gpd.GeoDataFrame:
 
 
 def write_boundaries(bset: BoundarySet, gpkg, geojson_folder=None) -> list[Path]:
-    """Write a set as a GeoPackage (four layers) and, optionally, one GeoJSON file per layer."""
+    """Write a set as a GeoPackage (its layers; buildings where it has any) and, optionally, one
+    GeoJSON file per layer."""
     gpkg = Path(gpkg)
     gpkg.parent.mkdir(parents=True, exist_ok=True)
     gpkg.unlink(missing_ok=True)
     written = [gpkg]
-    for name in ("streets", "communities", "grids", "stations"):
-        frame = bset.layer(name).drop(columns=["feature"])
+    for name in ("streets", "communities", "grids", "stations", "buildings"):
+        frame = bset.layer(name).drop(columns=["feature", "code"] if name == "buildings"
+                                      else ["feature"])
+        if name == "buildings" and frame.empty:
+            continue
         frame.to_file(gpkg, layer=name, driver="GPKG", engine="pyogrio")
         if geojson_folder is not None:
             path = Path(geojson_folder) / f"{name}.geojson"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)
-            frame.to_file(path, driver="GeoJSON", engine="pyogrio")
+            # Seven decimals (about 1 cm) are plenty for the many building points.
+            precision = {"COORDINATE_PRECISION": 7} if name == "buildings" else {}
+            frame.to_file(path, driver="GeoJSON", engine="pyogrio", **precision)
             written.append(path)
     return written

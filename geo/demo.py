@@ -82,9 +82,8 @@ def sample_reports() -> Path:
     return data_dir() / "samples" / "reports.csv"
 
 
-def generate(seed: int = SEED, target_households: int = TARGET_HOUSEHOLDS
-             ) -> tuple[BoundarySet, gpd.GeoDataFrame]:
-    """Draw the demo district: the boundary set and the buildings layer (WGS84).
+def generate(seed: int = SEED, target_households: int = TARGET_HOUSEHOLDS) -> BoundarySet:
+    """Draw the demo district: its boundary set, buildings (household points) included.
 
     ``target_households`` sets the grid size; smaller targets give more, smaller grids.
     """
@@ -115,12 +114,12 @@ def generate(seed: int = SEED, target_households: int = TARGET_HOUSEHOLDS
                                   crs=WGS84),
         "stations": gpd.GeoDataFrame(_station_table(rng), geometry=wgs(shapely.points(station_xy)),
                                      crs=WGS84),
+        "buildings": gpd.GeoDataFrame({"households": households},
+                                      geometry=wgs(shapely.points(xy)), crs=WGS84),
     }, single_layer=False)
     bset = build_boundaries(raw, district_code=DISTRICT_CODE)
     _name_features(bset)
-    buildings = gpd.GeoDataFrame({"households": households},
-                                 geometry=wgs(shapely.points(xy)), crs=WGS84)
-    return bset, buildings
+    return bset
 
 
 def write_demo(folder, seed: int = SEED) -> list[Path]:
@@ -129,18 +128,13 @@ def write_demo(folder, seed: int = SEED) -> list[Path]:
     The GeoPackage's timestamps are pinned, so the files are the same bytes on every run.
     """
     folder = Path(folder)
-    bset, buildings = generate(seed)
+    bset = generate(seed)
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FILE_DATE})
     try:
-        written = write_boundaries(bset, folder / "demo.gpkg", folder / "demo")
-        buildings.to_file(written[0], layer="buildings", driver="GPKG", engine="pyogrio")
+        return write_boundaries(bset, folder / "demo.gpkg", folder / "demo")
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
-    path = folder / "demo" / "buildings.geojson"
-    path.unlink(missing_ok=True)
-    buildings.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=7)
-    return [*written, path]
 
 
 def write_sample_reports(path, bset: BoundarySet, seed: int = SEED) -> Path:

@@ -2,8 +2,8 @@
 
 A SOURCE is one of
 
-* a GeoPackage with the layers ``streets``, ``communities``, ``grids`` and ``stations``
-  (only ``grids`` is required);
+* a GeoPackage with the layers ``streets``, ``communities``, ``grids``, ``stations`` and
+  ``buildings`` (household points with a ``households`` count; only ``grids`` is required);
 * a folder holding files named after those layers (``grids.geojson``, ``streets.gpkg``,
   ``stations.csv`` ...);
 * any single polygon file GDAL reads (GeoJSON, GeoPackage, Shapefile ...), used as the grid layer.
@@ -29,7 +29,8 @@ from geo.crs import WGS84, CoordSystem, parse_crs, to_wgs84
 from geo.errors import BoundaryError, CRSError
 
 POLYGON_LAYERS = ("streets", "communities", "grids")
-LAYERS = (*POLYGON_LAYERS, "stations")
+POINT_LAYERS = ("stations", "buildings")  # buildings: optional household points
+LAYERS = (*POLYGON_LAYERS, *POINT_LAYERS)
 LAYER_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 LON_COLUMNS = ("lon", "lng", "longitude", "x")
 LAT_COLUMNS = ("lat", "latitude", "y")
@@ -197,11 +198,12 @@ def _check_range(x, y, system: CoordSystem, where: str) -> None:
 def _check_geometry_types(layers: dict[str, gpd.GeoDataFrame]) -> None:
     """Refuse a layer holding the wrong kind of geometry, naming the first offending feature."""
     for name, frame in layers.items():
-        allowed = ("Point",) if name == "stations" else ("Polygon", "MultiPolygon")
+        points = name in POINT_LAYERS
+        allowed = ("Point",) if points else ("Polygon", "MultiPolygon")
         kinds = frame.geometry.geom_type.to_numpy(dtype=object)
-        # Empty polygons are kept for validation to report; a station must have a real point.
+        # Empty polygons are kept for validation to report; a point must be a real point.
         bad = ~np.isin(kinds, allowed)
-        if name == "stations":
+        if points:
             bad |= frame.geometry.is_empty.to_numpy()
         else:
             bad &= ~frame.geometry.is_empty.to_numpy()

@@ -35,10 +35,9 @@ def _same_layers(a, b):
 
 
 def test_generation_is_deterministic():
-    first, buildings_1 = generate()
-    second, buildings_2 = generate()
+    first, second = generate(), generate()
     _same_layers(first, second)
-    assert buildings_1["households"].tolist() == buildings_2["households"].tolist()
+    assert first.buildings["households"].tolist() == second.buildings["households"].tolist()
 
 
 def test_the_shipped_files_are_what_the_generator_makes(fresh, demo):

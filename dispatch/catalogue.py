@@ -2,7 +2,9 @@
 
 Read from a TOML file (the shipped ``catalogue.toml`` by default, or ``GRIDLINE_CATALOGUE``).
 Every category names its responsible department, its urgency, its deadlines (minutes from
-dispatch), whether it may be escalated by a whistle and its duplicate radius and window.
+dispatch), whether it may be escalated by a whistle, its duplicate radius and window, and whether
+it may be reported anonymously (``anonymous = false`` where staff must be able to reach the
+reporter: such reports need an account or a phone number).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Category:
     duplicate_radius_m: float
     duplicate_window_hours: float
     attributes: tuple[dict, ...] = ()
+    anonymous: bool = True
 
     def check_attributes(self, given) -> dict:
         """The answers to this category's extra questions, checked; unknown codes, missing
@@ -94,13 +97,16 @@ def load_catalogue(path=None) -> Catalogue:
                                 int(c["resolve_within"]), bool(c.get("escalable", False)),
                                 float(c.get("duplicate_radius_m", 0)),
                                 float(c.get("duplicate_window_hours", 24)),
-                                tuple(c.get("attributes", ())))
+                                tuple(c.get("attributes", ())), c.get("anonymous", True))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"catalogue category {code}: missing or bad field {exc}",
                              field="catalogue") from exc
         if category.department not in departments:
             raise InputError(f"catalogue category {code}: unknown department "
                              f"{category.department!r}", field="catalogue")
+        if not isinstance(category.anonymous, bool):
+            raise InputError(f"catalogue category {code}: anonymous must be true or false",
+                             field="catalogue")
         if category.urgency not in URGENCIES:
             raise InputError(f"catalogue category {code}: urgency must be one of {URGENCIES}",
                              field="catalogue")

@@ -10,8 +10,13 @@ grids, and two dispatchers per street.
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
+from sqlalchemy import insert
+
+from dispatch import schema as t
 from dispatch.errors import InputError
 from geo.demo import default_source
 
@@ -98,3 +103,35 @@ def seed_demo(service, roster_folder) -> dict | None:
         return None
     result = service.import_boundaries(default_source(), activate=True, name="demo district")
     return {"version": result["version"], **load_roster(service, roster_folder)}
+
+
+def seed_report_history(service, count: int, days: float = 30, seed: int = 11,
+                        category: str = "garbage") -> int:
+    """Add ``count`` archived reports spread over the active district's grids and the last
+    ``days`` days: history for the hotspot and workload maps of a demo or a load test.
+
+    They are resolved in one vectorised pass and written in bulk, as an archive import would be:
+    outcome ``archived``, no work order behind them.
+    """
+    version, resolver = service.active_resolver()
+    grids = resolver.boundaries.grids
+    rng = np.random.default_rng(seed)
+    points = grids.sample_points(1, rng=rng).explode(index_parts=False)
+    picks = rng.integers(0, len(points), count)
+    lon = points.x.to_numpy()[picks] + rng.normal(0, 0.0005, count)
+    lat = points.y.to_numpy()[picks] + rng.normal(0, 0.0005, count)
+    where = resolver.resolve_many(lon, lat)
+    now = service.clock()
+    ages = rng.random(count) * days
+    rows = [{"outcome": "archived", "category": category, "description": "", "lon": x,
+             "lat": y, "original_x": x, "original_y": y, "original_crs": "wgs84",
+             "boundary_version": version, "resolve_status": status, "grid_code": grid,
+             "community_code": community, "street_code": street, "reporter_role": "resident",
+             "created_at": now - timedelta(days=float(age))}
+            for x, y, status, grid, community, street, age in zip(
+                lon, lat, where["status"], where["grid_code"], where["community_code"],
+                where["street_code"], ages, strict=True)]
+    with service.db.unit_of_work() as uow:
+        for start in range(0, count, 20_000):
+            uow.execute(insert(t.reports), rows[start:start + 20_000])
+    return count

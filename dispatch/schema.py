@@ -156,7 +156,7 @@ reports = Table(
     "reports", metadata,
     Column("id", Integer, primary_key=True),
     Column("work_order_id", ForeignKey("work_orders.id")),
-    Column("outcome", String(20), nullable=False),  # created, attached, outside
+    Column("outcome", String(20), nullable=False),  # created, attached, outside, archived
     Column("category", String(40), nullable=False),
     Column("description", Text, nullable=False),
     Column("lon", Float, nullable=False),

@@ -255,11 +255,12 @@ class Service:
         ``data``: category, description, lon, lat, crs (default wgs84), reporter_name,
         reporter_phone, reporter_role (resident, rider, courier, gridworker, volunteer),
         idempotency_key, attributes (answers to the category's questions), media_url;
-        ``user_id`` is the reporter's account, if any. The answer says the
-        outcome (``created``, ``attached`` — a "me too"
-        joining an open order — or ``outside``, a report kept but rejected) and the order.
+        ``user_id`` is the reporter's account, if any (a category that is not ``anonymous``
+        needs it or a reporter_phone). The answer says the outcome (``created``, ``attached`` —
+        a "me too" joining an open order — or ``outside``, a report kept but rejected) and the
+        order.
         """
-        report = _validate_report(data, self.catalogue)
+        report = _validate_report(data, self.catalogue, user_id)
         image = check_photo(photo, self.max_photo_bytes) if photo is not None else None
         key = report["idempotency_key"]
         if key and (earlier := self._by_key(key)) is not None:
@@ -761,11 +762,19 @@ def _bbox(value) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def _validate_report(data, catalogue: Catalogue) -> dict:
-    """Check every field of a report before anything is written."""
+def _validate_report(data, catalogue: Catalogue, user_id: int | None = None) -> dict:
+    """Check every field of a report before anything is written; a category that is not
+    anonymous is refused without a way to reach the reporter (an account or a phone)."""
     if not isinstance(data, dict):
         raise InputError("a report is a JSON object", field="report")
     category = catalogue.category(data.get("category"))
+    try:
+        phone = _phone(data.get("reporter_phone"))
+    except InputError as exc:
+        raise InputError(str(exc), field="reporter_phone") from None
+    if not category.anonymous and user_id is None and phone is None:
+        raise InputError(f"category {category.code} cannot be reported anonymously: log in or "
+                         "give a phone number", field="reporter_phone")
     attributes = category.check_attributes(data.get("attributes"))
     role = data.get("reporter_role") or "resident"
     if role not in REPORTER_ROLES:
@@ -775,10 +784,6 @@ def _validate_report(data, catalogue: Catalogue) -> dict:
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 100):
         raise InputError("idempotency_key must be text of 1 to 100 characters",
                          field="idempotency_key")
-    try:
-        phone = _phone(data.get("reporter_phone"))
-    except InputError as exc:
-        raise InputError(str(exc), field="reporter_phone") from None
     return {
         "category": data["category"],
         "description": _text(data.get("description"), "description", MAX_DESCRIPTION),

@@ -53,11 +53,30 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _secret_key(settings.instance)
     _request_logging(app)
 
-    from web import api, auth, errors, health, ogc, open311, openapi, point, ratelimit
+    from web import (
+        api,
+        assets,
+        auth,
+        errors,
+        health,
+        i18n,
+        mappages,
+        maps,
+        ogc,
+        open311,
+        openapi,
+        point,
+        ratelimit,
+        reporter,
+        statspage,
+    )
 
+    app.extensions["gridline.tiles"] = maps.tile_source(app.config)
     errors.init_app(app)
     auth.init_app(app)
-    for module in (health, point, open311, ogc, api, openapi):
+    i18n.init_app(app)
+    for module in (health, point, open311, ogc, api, openapi, assets, mappages, reporter,
+                   statspage):
         app.register_blueprint(module.bp)
     ratelimit.init_app(app)
     return app

@@ -7,6 +7,8 @@ one service handler and returns its answer.
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, current_app, jsonify, request, send_from_directory
 from sqlalchemy import select
 
@@ -68,7 +70,7 @@ def categories():
                      "department": c.department, "urgency": c.urgency,
                      "respond_within_minutes": c.respond_within,
                      "resolve_within_minutes": c.resolve_within, "escalable": c.escalable,
-                     "duplicate_radius_m": c.duplicate_radius_m,
+                     "duplicate_radius_m": c.duplicate_radius_m, "anonymous": c.anonymous,
                      "attributes": list(c.attributes)}
                     for c in service().catalogue.categories.values()])
 
@@ -77,8 +79,11 @@ def categories():
 def create_report():
     user = current_user()
     data = body(REPORT_FIELDS)
-    if not request.is_json and "attributes" in data:
-        raise InputError("send attributes in a JSON body", field="attributes")
+    if not request.is_json and "attributes" in data:  # a form carries them as JSON text
+        try:
+            data["attributes"] = json.loads(data["attributes"])
+        except ValueError:
+            raise InputError("attributes must be a JSON object", field="attributes") from None
     answer = service().submit_report(data, photo=_photo(), user_id=user.id if user else None)
     return jsonify(answer), 200 if answer["outcome"] == "outside" else 201
 

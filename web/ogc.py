@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template_string, request, url_for
-from sqlalchemy import select
 
-from dispatch import schema as t
 from dispatch.errors import InputError, NotFound
 from dispatch.model import FINAL, State
+from dispatch.overview import gridworker_names
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 GEOJSON = "application/geo+json"
@@ -176,7 +175,8 @@ def _layer_features(cid, bbox, limit, offset):
 def _features(cid, frame, rows) -> list[dict]:
     key = "station_id" if cid == "stations" else "code"
     geometries = shapely.to_geojson(frame.geometry.values[rows])
-    names = _gridworker_names(frame["code"].iloc[rows]) if cid == "grids" else {}
+    names = (gridworker_names(service().db, frame["code"].iloc[rows]) if cid == "grids"
+             else {})
     columns = [c for c in frame.columns if c not in ("geometry", "feature")]
     features = []
     for row, geometry in zip(rows, geometries, strict=True):
@@ -187,18 +187,6 @@ def _features(cid, frame, rows) -> list[dict]:
         features.append({"type": "Feature", "id": record[key],
                          "geometry": json.loads(geometry), "properties": properties})
     return features
-
-
-def _gridworker_names(codes) -> dict[str, list[str]]:
-    g, gg = t.gridworkers.c, t.gridworker_grids.c
-    with service().db.read() as uow:
-        rows = uow.execute(select(gg.grid_code, g.name).join(
-            t.gridworkers, g.id == gg.gridworker_id).where(gg.grid_code.in_(list(codes)))
-            .order_by(g.id)).all()
-    names: dict[str, list[str]] = {}
-    for code, name in rows:
-        names.setdefault(code, []).append(name)
-    return names
 
 
 def _order_feature(order: dict) -> dict:

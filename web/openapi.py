@@ -92,6 +92,13 @@ PATHS = {
     "/ogc/collections/{cid}/items/{fid}": {"get": _op(
         "one feature", [_param("cid", "path"), _param("fid", "path"), _param("f")], GEOJSON,
         errors=(400, 404))},
+    "/map/live/orders.geojson": {"get": _op(
+        "open work orders for the live map (display coordinates, no personal data)",
+        [_param("category"), _param("state"), _param("hours", kind="integer"), _param("lang")],
+        GEOJSON)},
+    "/stats.csv": {"get": _op(
+        "the statistics table as CSV", [_param("by"), _param("since"), _param("until")],
+        {"text/csv": {"schema": {"type": "string"}}})},
     "/api/v1/categories": {"get": _op("the service catalogue", ok=JSON_ARRAY, errors=())},
     "/api/v1/reports": {"post": _op(
         "submit a report", ok_status="201",

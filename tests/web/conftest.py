@@ -3,7 +3,10 @@ a real waitress server on a free local port."""
 
 from __future__ import annotations
 
+import shutil
 import threading
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -81,3 +84,48 @@ def live(app):
 def http():
     with requests.Session() as session:
         yield session
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+LOCAL = {"127.0.0.1"}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed: run scripts/test.sh, which installs it")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True,
+                                             args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser page that records every request it makes; on teardown it saves a
+    screenshot under ``test-artifacts/screenshots`` and checks that no request left
+    127.0.0.1."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.requested = []
+    page.on("request", lambda r: page.requested.append(r.url))
+    yield page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.node.name)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    finally:
+        context.close()
+    assert_local(page.requested)
+
+
+def assert_local(urls) -> None:
+    """Every URL is on this machine (or inline data)."""
+    outside = [u for u in urls if urlsplit(u).scheme not in ("data", "blob", "about")
+               and urlsplit(u).hostname not in LOCAL]
+    assert not outside, f"requests left the machine: {outside[:5]}"

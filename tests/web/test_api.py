@@ -2,6 +2,7 @@
 lifecycle over HTTP, conflicts, sessions with CSRF, and rate limits."""
 
 import io
+import json
 
 import pytest
 
@@ -177,3 +178,17 @@ def test_report_creation_is_rate_limited(app, client, demo):
     limited = client.post("/api/v1/reports", json=report(demo, 300))
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     assert limited.json["error"]["status"] == 429
+
+
+def test_a_form_carries_a_categorys_answers_as_json_text_beside_the_photo(client, demo, service):
+    data = {k: str(v) for k, v in report(demo, 100, category="illegal_parking").items()}
+    answers = {"plate_number": "陕A12345"}
+    sent = client.post("/api/v1/reports", data={
+        **data, "attributes": json.dumps(answers, ensure_ascii=False),
+        "photo": (io.BytesIO(photo()), "p.jpg")}, content_type="multipart/form-data")
+    assert sent.status_code == 201, sent.json
+    order = service.order(sent.json["work_order_id"], staff=True)
+    assert order["reports"][0]["photo"]
+    bad = client.post("/api/v1/reports", data={**data, "attributes": "{not json"},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "attributes"

@@ -84,11 +84,14 @@ def test_oversized_bodies_are_refused(app, client):
 
 
 def test_the_openapi_document_is_valid_and_describes_every_route(app, client):
+    """Every route but the HTML pages and their static files is in the API document."""
     spec = client.get("/openapi.json").json
     validate(spec)
+    pages = {"static", "assets.leaflet_file", "maps.live", "maps.hotspots", "maps.coverage",
+             "maps.workload", "reporter.form", "reporter.status", "statspage.page"}
     served = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
+        if rule.endpoint in pages:
             continue
         path = rule.rule
         for converter in ("int:", "path:"):

@@ -1,0 +1,53 @@
+"""Periods the pages are asked about: runs of whole days in the district's time zone, given as
+``since`` and ``until`` (``YYYY-MM-DD``, both included) in the query string."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from dispatch.errors import InputError
+
+EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
+
+
+@dataclass(frozen=True)
+class Period:
+    since: date
+    until: date
+
+    def bounds(self, timezone) -> tuple[datetime, datetime]:
+        """The period as UTC instants, the end excluded (midnight after ``until``)."""
+        return tuple(datetime.combine(day, time(), tzinfo=timezone).astimezone(UTC)
+                     for day in (self.since, self.until + timedelta(days=1)))
+
+    def days(self) -> list[str]:
+        """Every day of the period as ``YYYY-MM-DD``."""
+        return [(self.since + timedelta(days=n)).isoformat()
+                for n in range((self.until - self.since).days + 1)]
+
+
+def period_from(args, today: date, default_days: int, max_days: int) -> Period:
+    """The period in ``args``; by default the ``default_days`` up to ``today``. Refused when
+    a date is malformed, ``since`` is after ``until``, or it spans more than ``max_days``."""
+    until = _day(args, "until", today)
+    since = _day(args, "since", until - timedelta(days=default_days - 1))
+    if since > until:
+        raise InputError(f"since ({since}) is after until ({until})", field="since")
+    if (until - since).days >= max_days:
+        raise InputError(f"a period may span at most {max_days} days", field="since")
+    return Period(since, until)
+
+
+def _day(args, field: str, default: date) -> date:
+    value = args.get(field)
+    if not value:
+        return default
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise InputError(f"{field} must be a date written YYYY-MM-DD, not {value!r}",
+                         field=field) from None
+    if not EARLIEST <= day <= LATEST:
+        raise InputError(f"{field} must lie between {EARLIEST} and {LATEST}", field=field)
+    return day

@@ -27,8 +27,6 @@ def hexbin(lon, lat, metric_crs: pyproj.CRS, edge_m: float = 250.0) -> gpd.GeoDa
     x, y = transformer(WGS84, metric_crs).transform(lon, lat)
     q, r = _axial(np.asarray(x) / edge_m, np.asarray(y) / edge_m)
     cells, counts = np.unique(np.column_stack([q, r]), axis=0, return_counts=True)
-    if not len(cells):
-        cells = np.empty((0, 2), dtype=np.int64)
     polygons = _hexagons(cells[:, 0], cells[:, 1], edge_m)
     back = transformer(metric_crs, WGS84)
     polygons = shapely.transform(polygons, lambda xy: np.column_stack(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from xml.etree import ElementTree
 
 DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
@@ -44,3 +45,10 @@ def _text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def plain(value):
+    """A value from a data frame as plain JSON: numpy scalars unwrapped, NaN as None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value

@@ -23,10 +23,11 @@ from dispatch.model import FINAL, State
 from dispatch.overview import gridworker_names, report_points, reports_per_grid, whistling
 from geo.coverage import station_coverage
 from geo.hexbins import hexbin
+from web.args import int_arg, period_from
+from web.formats import plain
 from web.i18n import category_name
 from web.i18n import gettext as _
 from web.maps import display_geometries, new_map, parts, to_display
-from web.periods import period_from
 
 bp = Blueprint("maps", __name__, url_prefix="/map")
 OPEN_STATES = [str(s) for s in State if s not in FINAL]
@@ -52,17 +53,9 @@ def _geojson(frame, properties: list[str]) -> dict:
     geometries = shapely.to_geojson(display_geometries(frame.geometry.values))
     records = frame[properties].to_dict("records")
     return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": json.loads(g), "properties": _plain(p)}
+        {"type": "Feature", "geometry": json.loads(g),
+         "properties": {k: plain(v) for k, v in p.items()}}
         for g, p in zip(geometries, records, strict=True)]}
-
-
-def _plain(record: dict) -> dict:
-    out = {}
-    for key, value in record.items():
-        if isinstance(value, float) and np.isnan(value):
-            value = None
-        out[key] = value.item() if hasattr(value, "item") else value
-    return out
 
 
 def _grid_layer(bset, m, fill=None, tooltip_fields=("code", "name", "gridworkers"),
@@ -89,16 +82,19 @@ def _grid_layer(bset, m, fill=None, tooltip_fields=("code", "name", "gridworkers
 
 
 def _station_layer(bset, m, radii=()):
-    stations = bset.stations
-    x, y = to_display(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
-    group = folium.FeatureGroup(name=_("Stations")).add_to(m)
-    for lon, lat, name in zip(x, y, stations["name"].fillna(""), strict=True):
-        for radius in radii:
-            folium.Circle([lat, lon], radius=radius, color="#238b45", weight=1, fill=True,
-                          fill_opacity=0.05).add_to(group)
-        folium.CircleMarker([lat, lon], radius=4, color="#00441b", weight=1, fill=True,
-                            fill_color="#41ab5d", fill_opacity=1,
-                            tooltip=f"{_('Station')}: {name}").add_to(group)
+    """The stations as one GeoJSON layer of dots (name in the tooltip), and one layer of
+    service circles per radius (metres) — a few layers however many stations there are."""
+    stations = bset.stations.assign(name=bset.stations["name"].fillna(""))
+    data = _geojson(stations, ["name"])
+    for radius in radii:
+        folium.GeoJson(data, name=f"{_('Stations')} {radius:g} m", interactive=False,
+                       marker=folium.Circle(radius=radius, color="#238b45", weight=1, fill=True,
+                                            fill_opacity=0.05)).add_to(m)
+    folium.GeoJson(data, name=_("Stations"),
+                   marker=folium.CircleMarker(radius=4, color="#00441b", weight=1, fill=True,
+                                              fill_color="#41ab5d", fill_opacity=1),
+                   tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=[_("Station")]),
+                   ).add_to(m)
 
 
 def _page(template: str, m, **context):
@@ -119,7 +115,7 @@ def _live_filters() -> dict:
     if unknown:
         raise InputError(f"state {unknown[0]!r} is not an open state; open states: "
                          f"{', '.join(OPEN_STATES)}", field="state")
-    hours = _int_arg("hours", 24 * 30, 0, 24 * 366)
+    hours = int_arg("hours", 24 * 30, 0, 24 * 366)
     return {"category": category, "states": states or OPEN_STATES, "hours": hours}
 
 
@@ -180,7 +176,7 @@ def hotspots():
     today = service().clock().astimezone(service().timezone).date()
     period = period_from(request.args, today, default_days=90, max_days=366 * 5)
     since, until = period.bounds(service().timezone)
-    edge = _int_arg("edge", 250, HEX_EDGES[0], HEX_EDGES[-1])
+    edge = int_arg("edge", 250, HEX_EDGES[0], HEX_EDGES[-1])
     bset = _boundaries()
     lon, lat = report_points(service().db, since, until)
     bins = hexbin(lon, lat, bset.metric_crs, edge)
@@ -291,7 +287,7 @@ def workload():
     measure = request.args.get("by", "reports")
     if measure not in ("reports", "households"):
         raise InputError("by must be reports or households", field="by")
-    months = _int_arg("months", 3, 1, 36)
+    months = int_arg("months", 3, 1, 36)
     bset = _boundaries()
     codes = bset.grids["code"].to_numpy()
     if measure == "reports":
@@ -318,14 +314,3 @@ def workload():
 # --- arguments --------------------------------------------------------------------------------
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputError(f"{name} must be a whole number", field=name) from None
-    if not low <= value <= high:
-        raise InputError(f"{name} must be from {low} to {high}", field=name)
-    return value

@@ -18,6 +18,8 @@ from flask import Blueprint, current_app, jsonify, render_template_string, reque
 from dispatch.errors import InputError, NotFound
 from dispatch.model import FINAL, State
 from dispatch.overview import gridworker_names
+from web.args import int_arg
+from web.formats import plain
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 GEOJSON = "application/geo+json"
@@ -107,8 +109,8 @@ def _collection(cid) -> dict:
 
 @bp.get("/collections/<cid>/items")
 def items(cid):
-    limit = _int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int("offset", 0, 0, None)
+    limit = int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = int_arg("offset", 0, 0, None)
     bbox = _bbox(request.args.get("bbox"))
     if cid == ORDERS:
         since, until = _datetime(request.args.get("datetime"))
@@ -181,7 +183,7 @@ def _features(cid, frame, rows) -> list[dict]:
     features = []
     for row, geometry in zip(rows, geometries, strict=True):
         record = frame.iloc[row]
-        properties = {c: _plain(record[c]) for c in columns}
+        properties = {c: plain(record[c]) for c in columns}
         if cid == "grids":
             properties["gridworkers"] = names.get(record["code"], [])
         features.append({"type": "Feature", "id": record[key],
@@ -198,27 +200,9 @@ def _order_feature(order: dict) -> dict:
             "properties": {k: order.get(k) for k in public}}
 
 
-def _plain(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
 def _args(offset, limit) -> dict:
     keep = {k: v for k, v in request.args.items() if k not in ("offset", "limit")}
     return {**keep, "offset": offset, "limit": limit}
-
-
-def _int(name, default, low, high) -> int:
-    raw = request.args.get(name, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a whole number", field=name) from None
-    if value < low or (high is not None and value > high):
-        raise InputError(f"{name} must be from {low}" + (f" to {high}" if high else ""),
-                         field=name)
-    return value
 
 
 def _bbox(raw):

@@ -16,7 +16,7 @@ from dataclasses import astuple, dataclass
 from flask import Blueprint, current_app, render_template, request
 
 from dispatch.errors import InputError
-from web import charts, periods
+from web import args, charts
 from web.i18n import gettext as _
 from web.i18n import locale
 
@@ -28,7 +28,7 @@ MAX_DAYS = 366  # one chart column per day: a year, leap or not, and no more
 
 
 @dataclass(frozen=True)
-class Period(periods.Period):
+class Period(args.Period):
     """What to count: orders created from ``since`` to ``until`` (local days), grouped ``by``."""
 
     by: str = "street"
@@ -43,14 +43,14 @@ def service():
     return current_app.extensions["gridline"]
 
 
-def period_from(args) -> Period:
+def period_from(query) -> Period:
     """The period and grouping asked for in the query string (default: the last 90 days up to
     today, by street)."""
-    by = args.get("by") or "street"
+    by = query.get("by") or "street"
     if by not in BY:
         raise InputError(f"by must be one of {', '.join(BY)}", field="by")
     today = service().clock().astimezone(service().timezone).date()
-    return Period(*astuple(periods.period_from(args, today, DEFAULT_DAYS, MAX_DAYS)), by=by)
+    return Period(*astuple(args.period_from(query, today, DEFAULT_DAYS, MAX_DAYS)), by=by)
 
 
 def group_rows(period: Period) -> list[dict]:

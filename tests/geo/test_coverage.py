@@ -2,6 +2,7 @@
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import pytest
 import shapely
 
@@ -15,7 +16,7 @@ UTM49 = "EPSG:32649"
 
 
 def _wgs(geoms):
-    back = transformer(__import__("pyproj").CRS(UTM49), WGS84)
+    back = transformer(pyproj.CRS(UTM49), WGS84)
     return shapely.transform(np.asarray(geoms), lambda xy: np.column_stack(
         back.transform(xy[:, 0], xy[:, 1])))
 

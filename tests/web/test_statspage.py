@@ -4,8 +4,6 @@ SVG that a real browser finds (without fetching anything from elsewhere)."""
 
 import csv
 import io
-import re
-import tomllib
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -203,29 +201,6 @@ def test_headings_follow_the_language(client, orders):
         "各街道办结率", "各街道按时办结率"]
     assert [th.text_content() for th in chinese.xpath("//table[@id='stats-table']//th")][:2] == [
         "街道", "工单数"]
-
-
-def test_every_page_string_has_a_chinese_translation():
-    with (WEB / "translations" / "zh" / "stats.toml").open("rb") as f:
-        table = tomllib.load(f)
-    sources = [WEB / "templates" / "stats.html", WEB / "statspage.py"]
-    used = {m for path in sources
-            for m in re.findall(r'\b_\(\s*"([^"]+)"', path.read_text(encoding="utf-8"))}
-    assert len(used) > 25
-    assert sorted(used - set(table)) == []
-
-
-def test_translations_agree_with_the_other_pages():
-    """All pages share one merged table, so a string translated two ways would change another
-    page's wording."""
-    folder = WEB / "translations" / "zh"
-    with (folder / "stats.toml").open("rb") as f:
-        ours = tomllib.load(f)
-    for path in sorted(set(folder.glob("*.toml")) - {folder / "stats.toml"}):
-        with path.open("rb") as f:
-            theirs = tomllib.load(f)
-        assert {k: ours[k] for k in set(ours) & set(theirs)} == {
-            k: theirs[k] for k in set(ours) & set(theirs)}, path.name
 
 
 def test_a_browser_sees_the_charts(page, live, orders):

@@ -1,14 +1,31 @@
-"""Periods the pages are asked about: runs of whole days in the district's time zone, given as
-``since`` and ``until`` (``YYYY-MM-DD``, both included) in the query string."""
+"""Query-string arguments shared by the endpoints: bounded whole numbers, and periods — runs of
+whole days in the district's time zone given as ``since`` and ``until`` (``YYYY-MM-DD``, both
+included)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from flask import request
+
 from dispatch.errors import InputError
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
+
+
+def int_arg(name: str, default: int, low: int, high: int | None) -> int:
+    """The whole number ``name`` from the query string, from ``low`` to ``high`` (no upper bound
+    if None); ``default`` when it is absent."""
+    raw = request.args.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a whole number", field=name) from None
+    if value < low or (high is not None and value > high):
+        raise InputError(f"{name} must be from {low}" + (f" to {high}" if high else ""),
+                         field=name)
+    return value
 
 
 @dataclass(frozen=True)

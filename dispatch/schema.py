@@ -66,6 +66,24 @@ boundary_versions = Table(
     Column("active", Boolean, nullable=False, default=False),
     utc("created_at", nullable=False),
     utc("activated_at"),
+    # A draft is being edited: its features change, each edit raising ``revision``. Activation
+    # freezes it for good; every other version never changes after import.
+    Column("draft", Boolean, nullable=False, default=False),
+    Column("base_version", ForeignKey("boundary_versions.id")),
+    Column("revision", Integer, nullable=False, default=0),
+)
+
+boundary_edits = Table(
+    "boundary_edits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", ForeignKey("boundary_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("operation", String(20), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("actor", String(100), nullable=False),
+    utc("created_at", nullable=False),
+    Index("ix_boundary_edits_version", "version_id"),
 )
 
 boundary_features = Table(

@@ -10,14 +10,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import geopandas as gpd
-import shapely
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -30,19 +27,15 @@ from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
 from dispatch.stats import statistics
 from dispatch.storage import Database, known_id
-from geo.boundaries import BoundarySet, build_boundaries, load_boundaries
-from geo.crs import WGS84, parse_crs
+from dispatch.versions import BoundaryVersions
+from geo.crs import parse_crs
 from geo.errors import GridlineError
 from geo.resolver import OUTSIDE, Resolver
-from geo.sources import RawLayers
-from geo.validation import validate
 
 MAX_DESCRIPTION = 4000
 MAX_NAME = 100
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
-LAYERS = ("streets", "communities", "grids", "stations", "buildings")
-PARENT = {"communities": "street_code", "grids": "community_code"}
 MAX_PAGE = 10_000
 log = logging.getLogger("gridline.dispatch")
 INSERT_REPORT = insert(t.reports).returning(t.reports.c.id)
@@ -71,7 +64,7 @@ def mask_phone(phone: str | None) -> str | None:
     return digits[:3] + "*" * max(len(digits) - 7, 0) + digits[-4:] if len(digits) > 7 else "****"
 
 
-class Service:
+class Service(BoundaryVersions):
     """The dispatch service: boundary versions, people, intake, lifecycle, sweep, statistics."""
 
     def __init__(self, db: Database, catalogue: Catalogue, media: Path,
@@ -88,6 +81,7 @@ class Service:
         # Resolvers by boundary version; versions never change, so a cache may be shared.
         self._resolvers = {} if resolvers is None else resolvers
         self._resolver_lock = threading.Lock()
+        self._sets: dict[int, tuple] = {}  # boundary sets by version, with their revision
         # Which version is active is looked up at most every ``active_ttl`` seconds.
         self.active_ttl = active_ttl
         self._active: tuple[int, float] | None = None
@@ -98,89 +92,6 @@ class Service:
         self.group_commit: GroupCommit | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
-
-    # --- boundary versions ----------------------------------------------------------------
-
-    def import_boundaries(self, source, *, activate=False, name=None, **load_options) -> dict:
-        """Store a boundary SOURCE as a new, inactive version; activate it if asked and valid
-        (a version with validation errors is stored, with its report, but never activated)."""
-        bset = load_boundaries(source, **load_options)
-        report = validate(bset)
-        now = self.clock()
-        with self.db.unit_of_work() as uow:
-            version = uow.execute(insert(t.boundary_versions).values(
-                name=name or Path(str(source)).name, source=str(source),
-                district_code=bset.district_code, summary=bset.summary(),
-                report=report.to_dict(), valid=report.ok, active=False, created_at=now)
-                .returning(t.boundary_versions.c.id)).scalar_one()
-            uow.execute(insert(t.boundary_features), _feature_rows(version, bset))
-        if activate and report.ok:
-            self.activate_version(version)
-        return {"version": version, "valid": report.ok, "errors": len(report.errors),
-                "warnings": len(report.warnings), "active": activate and report.ok,
-                **bset.summary()}
-
-    def activate_version(self, version: int) -> None:
-        """Make ``version`` the one new reports resolve against (refused if it has errors)."""
-        with self.db.unit_of_work() as uow:
-            row = uow.execute(select(t.boundary_versions).where(
-                t.boundary_versions.c.id == version)).first()
-            if row is None:
-                raise NotFound(f"no boundary version {version}")
-            if not row.valid:
-                raise InputError(f"boundary version {version} has validation errors and cannot "
-                                 "be activated", field="version")
-            uow.execute(update(t.boundary_versions).values(active=False))
-            uow.execute(update(t.boundary_versions).where(t.boundary_versions.c.id == version)
-                        .values(active=True, activated_at=self.clock()))
-        self._active = None
-
-    def has_active_version(self) -> bool:
-        with self.db.read() as uow:
-            return uow.execute(select(t.boundary_versions.c.id).where(
-                t.boundary_versions.c.active)).first() is not None
-
-    def active_resolver(self) -> tuple[int, Resolver]:
-        """The active version's id and resolver (built once per version, then cached)."""
-        cached = self._active
-        if cached is not None and time.monotonic() - cached[1] < self.active_ttl:
-            return cached[0], self.resolver(cached[0])
-        with self.db.read() as uow:
-            version = uow.execute(select(t.boundary_versions.c.id).where(
-                t.boundary_versions.c.active)).scalar()
-        self._active = (version, time.monotonic()) if version is not None else None
-        if version is None:
-            raise InputError("no boundary version is active: run gridline import-boundaries "
-                             "--activate", field="boundaries")
-        return version, self.resolver(version)
-
-    def resolver(self, version: int) -> Resolver:
-        with self._resolver_lock:
-            if version not in self._resolvers:
-                self._resolvers[version] = Resolver(self._boundary_set(version))
-            return self._resolvers[version]
-
-    def _boundary_set(self, version: int) -> BoundarySet:
-        with self.db.read() as uow:
-            head = uow.execute(select(t.boundary_versions).where(
-                t.boundary_versions.c.id == version)).first()
-            rows = uow.execute(select(t.boundary_features).where(
-                t.boundary_features.c.version_id == version).order_by(
-                t.boundary_features.c.id)).all()
-        layers = {}
-        for layer in LAYERS:
-            picked = [r for r in rows if r.layer == layer]
-            key = "station_id" if layer == "stations" else "code"
-            data = {key: [r.code for r in picked], "name": [r.name for r in picked]}
-            if layer in PARENT:
-                data[PARENT[layer]] = [r.parent_code for r in picked]
-            geometry = shapely.from_wkb([r.geometry for r in picked])
-            frame = gpd.GeoDataFrame(data, geometry=geometry, crs=WGS84)
-            for column in {k for r in picked for k in r.properties}:
-                frame[column] = [r.properties.get(column) for r in picked]
-            layers[layer] = frame
-        return build_boundaries(RawLayers(layers, single_layer=head.district_code is None),
-                                district_code=head.district_code)
 
     # --- people ---------------------------------------------------------------------------
 
@@ -681,32 +592,6 @@ class Service:
                                .values(values))
             if done.rowcount != 1:
                 raise NotFound(f"no department {code!r}")
-
-
-def _feature_rows(version: int, bset: BoundarySet) -> list[dict]:
-    rows = []
-    for layer in LAYERS:
-        frame = bset.layer(layer)
-        key = "station_id" if layer == "stations" else "code"
-        if "name" not in frame.columns:
-            frame = frame.assign(name=None)
-        standard = {key, "name", "feature", frame.geometry.name, "street_code", "community_code"}
-        extra = [c for c in frame.columns if c not in standard]
-        parents = frame[PARENT[layer]] if layer in PARENT else [None] * len(frame)
-        properties = frame[extra].astype(object).to_dict("records")
-        rows += [{"version_id": version, "layer": layer, "code": code, "name": name,
-                  "parent_code": parent, "geometry": wkb,
-                  "properties": {k: _jsonable(v) for k, v in props.items()}}
-                 for code, name, parent, wkb, props in zip(
-                     frame[key], frame["name"], parents, shapely.to_wkb(frame.geometry.values),
-                     properties, strict=True)]
-    return rows
-
-
-def _jsonable(value):
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -127,7 +127,7 @@ def build_boundaries(raw: RawLayers, *, code_field=None, name_field=None, distri
     if raw.single_layer:
         grids = layers["grids"]
         grids["code"] = _free_codes(grids, metric_crs, notes)
-        return BoundarySet(None, layers["streets"], layers["communities"], _sorted(grids),
+        return BoundarySet(None, layers["streets"], layers["communities"], sorted_layer(grids),
                            stations, metric_crs, buildings, hierarchical=False, notes=tuple(notes))
     district = district_code or _district_from_codes(layers, notes)
     streets, communities, grids = layers["streets"], layers["communities"], layers["grids"]
@@ -141,8 +141,9 @@ def build_boundaries(raw: RawLayers, *, code_field=None, name_field=None, distri
         _link(grids, "grids", streets, "streets", metric_crs, notes, column="street_code")
     _fill_street_codes(grids, communities)
     _assign_codes(grids, "community_code", district, "grid", metric_crs, notes)
-    return BoundarySet(district, _sorted(streets), _sorted(communities), _sorted(grids), stations,
-                       metric_crs, buildings, hierarchical=True, notes=tuple(notes))
+    return BoundarySet(district, sorted_layer(streets), sorted_layer(communities),
+                       sorted_layer(grids), stations, metric_crs, buildings, hierarchical=True,
+                       notes=tuple(notes))
 
 
 def _normalise(frame, name, code_field, name_field) -> gpd.GeoDataFrame:
@@ -333,7 +334,7 @@ def _centroids_and_areas(frame, metric_crs):
     return xy, shapely.area(geoms)
 
 
-def _sorted(frame) -> gpd.GeoDataFrame:
+def sorted_layer(frame) -> gpd.GeoDataFrame:
     """Sort a layer by code (missing codes last, then file order) so index order is code order."""
     return frame.sort_values(["code", "feature"], na_position="last", kind="stable").reset_index(
         drop=True)

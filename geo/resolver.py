@@ -158,6 +158,11 @@ class Resolver:
         result.index = frame.index
         return result
 
+    def grid_index(self, lon, lat) -> np.ndarray:
+        """Position in ``boundaries.grids`` of the grid covering each WGS84 point, -1 for none
+        (the bare lookup behind :meth:`resolve_many`, for callers that need only the grid)."""
+        return self._grids.locate(np.asarray(lon, float), np.asarray(lat, float))
+
     def _locate(self, lon, lat, valid) -> dict[str, np.ndarray]:
         n, t = len(lon), self._table
         grid = np.full(n, -1)

@@ -25,6 +25,7 @@ from dispatch.errors import Conflict, InputError, NotFound
 from dispatch.model import State, WorkOrder, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
+from dispatch.planning import Planning
 from dispatch.stats import statistics
 from dispatch.storage import Database, known_id
 from dispatch.versions import BoundaryVersions
@@ -82,6 +83,7 @@ class Service(BoundaryVersions):
         self._resolvers = {} if resolvers is None else resolvers
         self._resolver_lock = threading.Lock()
         self._sets: dict[int, tuple] = {}  # boundary sets by version, with their revision
+        self.planning = Planning(self)
         # Which version is active is looked up at most every ``active_ttl`` seconds.
         self.active_ttl = active_ttl
         self._active: tuple[int, float] | None = None

@@ -66,7 +66,7 @@ class BoundaryVersions:
         if not row.valid:
             raise InputError(f"boundary version {version} has validation errors and cannot "
                              "be activated", field="version")
-        self.resolver(version)
+        resolver = self.resolver(version)
         with self.db.unit_of_work() as uow:
             uow.lock("boundary_versions")
             current = uow.execute(select(t.boundary_versions.c.revision).where(
@@ -78,6 +78,8 @@ class BoundaryVersions:
                         .values(active=False))
             uow.execute(update(t.boundary_versions).where(t.boundary_versions.c.id == version)
                         .values(active=True, draft=False, activated_at=self.clock()))
+        with self._resolver_lock:
+            self._resolvers.setdefault(version, resolver)
         self._active = None
 
     def has_active_version(self) -> bool:
@@ -134,6 +136,8 @@ class BoundaryVersions:
     def boundaries(self, version: int) -> BoundarySet:
         """The boundary set of ``version`` (a draft's as of its latest revision; cached)."""
         row = self._version_row(version)
+        if not row.draft and version in self._resolvers:
+            return self._resolvers[version].boundaries
         key = (version, row.revision)
         cached = self._sets.get(version)
         if cached is not None and cached[0] == key:

@@ -65,6 +65,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
         ogc,
         open311,
         openapi,
+        planner,
         point,
         ratelimit,
         reporter,
@@ -76,7 +77,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     auth.init_app(app)
     i18n.init_app(app)
     for module in (health, point, open311, ogc, api, openapi, assets, mappages, reporter,
-                   statspage):
+                   statspage, planner):
         app.register_blueprint(module.bp)
     ratelimit.init_app(app)
     return app

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from xml.etree import ElementTree
+
+from flask import current_app
 
 DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 
@@ -52,3 +56,24 @@ def plain(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_response(header: list[str], rows, filename: str):
+    """A CSV download: a byte-order mark first, so that spreadsheet programs read Chinese names
+    as UTF-8, and text cells that a spreadsheet would run as a formula quoted away."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else _cell(v) if isinstance(v, str) else v for v in row])
+    response = current_app.response_class("\ufeff" + buffer.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"attachment; filename={filename}"
+    return response
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula (names come from imported files)."""
+    return "'" + text if text.startswith(FORMULA_START) else text

@@ -8,14 +8,12 @@ from ``/map/live/orders.geojson``, which the page polls to stay current without 
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from weakref import WeakKeyDictionary
 
 import branca.colormap as cm
 import folium
 import numpy as np
-import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from dispatch.errors import InputError
@@ -24,10 +22,9 @@ from dispatch.overview import gridworker_names, report_points, reports_per_grid,
 from geo.coverage import station_coverage
 from geo.hexbins import hexbin
 from web.args import int_arg, period_from
-from web.formats import plain
 from web.i18n import category_name
 from web.i18n import gettext as _
-from web.maps import display_geometries, new_map, parts, to_display
+from web.maps import geojson, new_map, parts, to_display
 
 bp = Blueprint("maps", __name__, url_prefix="/map")
 OPEN_STATES = [str(s) for s in State if s not in FINAL]
@@ -48,16 +45,6 @@ def _boundaries():
     return service().active_resolver()[1].boundaries
 
 
-def _geojson(frame, properties: list[str]) -> dict:
-    """A layer as a display-ready GeoJSON dict with only ``properties``."""
-    geometries = shapely.to_geojson(display_geometries(frame.geometry.values))
-    records = frame[properties].to_dict("records")
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": json.loads(g),
-         "properties": {k: plain(v) for k, v in p.items()}}
-        for g, p in zip(geometries, records, strict=True)]}
-
-
 def _grid_layer(bset, m, fill=None, tooltip_fields=("code", "name", "gridworkers"),
                 extra=None, name=None):
     """The grids, outlined (or filled by ``fill``: code → colour), with a tooltip."""
@@ -74,7 +61,7 @@ def _grid_layer(bset, m, fill=None, tooltip_fields=("code", "name", "gridworkers
                 "fillOpacity": 0.65 if colour else 0.03}
 
     folium.GeoJson(
-        _geojson(frame, list(dict.fromkeys(["code", *tooltip_fields]))),
+        geojson(frame, list(dict.fromkeys(["code", *tooltip_fields]))),
         name=name or _("Grids"), style_function=style,
         tooltip=folium.GeoJsonTooltip(fields=list(tooltip_fields),
                                       aliases=[aliases.get(f, f) for f in tooltip_fields]),
@@ -85,7 +72,7 @@ def _station_layer(bset, m, radii=()):
     """The stations as one GeoJSON layer of dots (name in the tooltip), and one layer of
     service circles per radius (metres) — a few layers however many stations there are."""
     stations = bset.stations.assign(name=bset.stations["name"].fillna(""))
-    data = _geojson(stations, ["name"])
+    data = geojson(stations, ["name"])
     for radius in radii:
         folium.GeoJson(data, name=f"{_('Stations')} {radius:g} m", interactive=False,
                        marker=folium.Circle(radius=radius, color="#238b45", weight=1, fill=True,
@@ -181,7 +168,7 @@ def hotspots():
     lon, lat = report_points(service().db, since, until)
     bins = hexbin(lon, lat, bset.metric_crs, edge)
     m = new_map(bset.grids.total_bounds)
-    folium.GeoJson(_geojson(bset.streets, ["name"]), name=_("Streets"),
+    folium.GeoJson(geojson(bset.streets, ["name"]), name=_("Streets"),
                    style_function=lambda f: {"color": "#555", "weight": 1.5, "fillOpacity": 0},
                    interactive=False).add_to(m)
     classes = _classes(bins["count"].to_numpy())
@@ -189,7 +176,7 @@ def hotspots():
         bins["colour"] = [PALETTE[int(np.searchsorted(classes, v, side="left"))]
                           for v in bins["count"]]
         folium.GeoJson(
-            _geojson(bins, ["count", "colour"]), name=_("Reports per hexagon"),
+            geojson(bins, ["count", "colour"]), name=_("Reports per hexagon"),
             style_function=lambda f: {"color": f["properties"]["colour"], "weight": 0.5,
                                       "fillColor": f["properties"]["colour"],
                                       "fillOpacity": 0.7},

@@ -10,6 +10,7 @@ GCJ-02 for display, so grids and markers line up with the streets underneath.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import folium
@@ -19,6 +20,7 @@ from flask import current_app, url_for
 
 from geo.crs import from_wgs84, to_wgs84
 from geo.errors import InputError
+from web.formats import plain
 
 WGS84, GCJ02 = "wgs84", "gcj02"
 
@@ -120,3 +122,13 @@ def parts(m: folium.Map) -> dict:
     root.render()
     return {"header": root.header.render(), "html": root.html.render(),
             "script": root.script.render(), "name": m.get_name()}
+
+
+def geojson(frame, properties: list[str]) -> dict:
+    """A layer as a display-ready GeoJSON dict with only ``properties``."""
+    geometries = shapely.to_geojson(display_geometries(frame.geometry.values))
+    records = frame[properties].to_dict("records")
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": json.loads(g),
+         "properties": {k: plain(v) for k, v in p.items()}}
+        for g, p in zip(geometries, records, strict=True)]}

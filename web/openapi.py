@@ -48,6 +48,9 @@ ACTION_BODY = {"application/json": {"schema": {"type": "object"}},
                "multipart/form-data": {"schema": {"type": "object", "properties": {
                    "feedback": {"type": "string"}, "photo": {"type": "string",
                                                              "format": "binary"}}}}}
+VERSION = _param("version", "path", "integer")
+MONTHS = _param("months", kind="integer")
+CSV = {"text/csv": {"schema": {"type": "string"}}}
 PATHS = {
     "/healthz": {"get": _op("the process is up", errors=())},
     "/readyz": {"get": _op("the database answers and boundaries are active", errors=(503,))},
@@ -145,6 +148,46 @@ PATHS = {
         {"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
          "image/png": {"schema": {"type": "string", "format": "binary"}},
          "image/webp": {"schema": {"type": "string", "format": "binary"}}}, errors=(404,))},
+    **{f"/api/v1/boundary-versions{path}": item for path, item in {
+        "": {"get": _op("boundary versions, newest first (planners)", ok=JSON_ARRAY,
+                        secure=True)},
+        "/{version}": {"get": _op("one version with its validation report and edits",
+                                  [VERSION], secure=True, errors=(404,)),
+                       "delete": _op("discard a draft", [VERSION], ok={}, ok_status="204",
+                                     secure=True, errors=(400, 404, 409))},
+        "/{version}/drafts": {"post": _op(
+            "start a draft from a version", [VERSION], ok_status="201",
+            body={"application/json": {"schema": _fields("name")}}, secure=True,
+            errors=(400, 404))},
+        "/{version}/edits": {"post": _op(
+            "edit a draft: split (grid, line), merge (grids), reshape (grid, polygon), "
+            "reassign (grid, community)", [VERSION],
+            body={"application/json": {"schema": _fields(
+                "operation", "grid", "grids", "line", "polygon", "community", "crs",
+                "expected_revision", required=("operation",))}},
+            secure=True, errors=(400, 404, 409))},
+        "/{version}/layers/{layer}": {"post": _op(
+            "replace a layer of a draft by a GeoJSON, GeoPackage or FlatGeobuf file",
+            [VERSION, _param("layer", "path")],
+            body={"multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"}, "crs": {"type": "string"}}}}},
+            secure=True, errors=(400, 404, 409))},
+        "/{version}/activate": {"post": _op(
+            "activate a valid version (a draft is frozen by it)", [VERSION], secure=True,
+            errors=(400, 404, 409))},
+        "/{version}/impact": {"get": _op(
+            "impact preview against the active version", [VERSION, MONTHS], secure=True,
+            errors=(400, 404))},
+        "/{version}/impact.csv": {"get": _op(
+            "the preview's changed grids as CSV", [VERSION, MONTHS], CSV, secure=True,
+            errors=(400, 404))},
+        "/{version}/grids.geojson": {"get": _op(
+            "a version's grids in display coordinates", [VERSION], GEOJSON, secure=True,
+            errors=(404,))},
+        "/{version}/reresolve.csv": {"get": _op(
+            "past reports re-resolved against a version, nothing changed",
+            [VERSION, _param("since"), _param("until")], CSV, secure=True, errors=(400, 404))},
+    }.items()},
 }
 
 SPEC = {

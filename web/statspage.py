@@ -9,14 +9,13 @@ district's time zone, ``since`` and ``until`` both included.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import astuple, dataclass
 
 from flask import Blueprint, current_app, render_template, request
 
 from dispatch.errors import InputError
 from web import args, charts
+from web.formats import csv_response
 from web.i18n import gettext as _
 from web.i18n import locale
 
@@ -36,7 +35,6 @@ class Period(args.Period):
 
 FIELDS = ("reported", "reports", "closed", "closure_rate", "on_time_rate",
           "median_hours_to_close", "reopened", "whistles", "whistles_answered_on_time")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def service():
@@ -114,18 +112,7 @@ def export():
     figure cannot be measured. The file starts with a byte-order mark so that spreadsheet
     programs read the Chinese names as UTF-8."""
     period = period_from(request.args)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([period.by, "name", *FIELDS])
-    for row in group_rows(period):
-        writer.writerow([_cell(row["code"] or ""), _cell(row["name"]),
-                         *("" if row[f] is None else row[f] for f in FIELDS)])
-    response = current_app.response_class("\ufeff" + buffer.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=gridline-stats-{period.by}-{period.since}-{period.until}.csv")
-    return response
-
-
-def _cell(text: str) -> str:
-    """Text a spreadsheet will not run as a formula (names come from imported files)."""
-    return "'" + text if text.startswith(FORMULA_START) else text
+    rows = ([row["code"] or "", row["name"], *(row[f] for f in FIELDS)]
+            for row in group_rows(period))
+    return csv_response([period.by, "name", *FIELDS], rows,
+                        f"gridline-stats-{period.by}-{period.since}-{period.until}.csv")

@@ -13,7 +13,7 @@ import pytest
 from dispatch.services import Actor
 from tests.conftest import T0
 from tests.dispatch.helpers import photo, report
-from web import charts, statspage
+from web import charts, formats, statspage
 
 WORKER, DISPATCHER = Actor("w", "gridworker"), Actor("d", "dispatcher")
 WEB = Path(statspage.__file__).parent
@@ -238,5 +238,5 @@ def test_rate_bars_scale_to_the_rate_and_mark_missing_ones():
 
 
 def test_csv_cells_never_start_a_formula():
-    assert statspage._cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-    assert statspage._cell("枣园街道") == "枣园街道"
+    assert formats._cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert formats._cell("枣园街道") == "枣园街道"

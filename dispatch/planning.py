@@ -77,7 +77,8 @@ class Planning:
         frame["created_at"] = frame["created_at"].map(lambda d: d.isoformat())
         frame["draft_grid_code"] = found["grid_code"].to_numpy(object)
         frame["draft_community_code"] = found["community_code"].to_numpy(object)
-        frame["changes_grid"] = frame["grid_code"] != frame["draft_grid_code"]
+        frame["changes_grid"] = (frame["grid_code"].fillna("")
+                                 != frame["draft_grid_code"].fillna(""))
         return frame.drop(columns=["lon", "lat"])
 
     def _report_index(self, active: int) -> ReportIndex:

@@ -177,10 +177,10 @@ def _to_wgs84(params: dict, crs) -> dict:
         value = params.get(name)
         if isinstance(value, dict) and isinstance(value.get("coordinates"), list):
             try:
-                geometry = shapely.fromgeojson(json.dumps(value))
+                geometry = shapely.from_geojson(json.dumps(value))
             except shapely.errors.GEOSException:
                 continue  # left as sent: the edit itself explains what is wrong
-            out[name] = json.loads(shapely.togeojson(shapely.transform(
+            out[name] = json.loads(shapely.to_geojson(shapely.transform(
                 geometry, lambda xy, s=system: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1],
                                                                         s)))))
     return out

@@ -1,4 +1,5 @@
-"""Command-line commands of the dispatch core: database, boundary versions, sweep, statistics.
+"""Command-line commands of the dispatch core: database, boundary versions and drafts, sweep,
+statistics.
 
 All of them read their settings from ``GRIDLINE_*`` variables (see :mod:`dispatch.settings`).
 """
@@ -11,12 +12,15 @@ from datetime import datetime
 
 import click
 
+from dispatch.errors import InputError
 from dispatch.roster import seed_demo, write_demo_roster
+from dispatch.services import Actor
 from dispatch.settings import Settings, make_service
 from dispatch.stats import GROUPS
 from geo.boundaries import load_boundaries
 from geo.cli import reports_errors
 from geo.demo import data_dir, default_source
+from geo.sources import LAYERS
 
 
 @contextmanager
@@ -69,6 +73,118 @@ def activate_command(version):
     with service() as svc:
         svc.activate_version(version)
     click.echo(f"boundary version {version} is active")
+
+
+@click.group("versions")
+def versions_group():
+    """Boundary versions and drafts: list, start, edit, preview the impact, re-resolve."""
+
+
+PLANNER = Actor("command line", "planner")
+
+
+@versions_group.command("list")
+@reports_errors
+def versions_list_command():
+    """Every boundary version, newest first."""
+    with service() as svc:
+        for v in svc.versions():
+            valid = "valid" if v["valid"] else "ERRORS"
+            click.echo(f"{v['version']:>4}  {v['state']:<8}  {valid:<6}  rev {v['revision']:<3}"
+                       f"  {v['summary'].get('grids', 0):>5} grids  {v['name']}")
+
+
+@versions_group.command("draft")
+@click.argument("base", type=int)
+@click.option("--name", help="A name for the draft.")
+@reports_errors
+def versions_draft_command(base, name):
+    """Start a draft from version BASE."""
+    with service() as svc:
+        draft = svc.start_draft(base, PLANNER, name=name)
+    click.echo(f"draft {draft['version']} started from version {base}")
+
+
+@versions_group.command("edit")
+@click.argument("version", type=int)
+@click.argument("operation", type=click.Choice(["split", "merge", "reshape", "reassign"]))
+@click.argument("params")
+@reports_errors
+def versions_edit_command(version, operation, params):
+    """Edit draft VERSION. PARAMS is JSON: split {"grid", "line"}, merge {"grids"}, reshape
+    {"grid", "polygon"}, reassign {"grid", "community"}; geometries are GeoJSON in WGS84."""
+    try:
+        values = json.loads(params)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"PARAMS is not JSON: {exc}", field="params") from None
+    with service() as svc:
+        done = svc.edit_draft(version, operation, values, PLANNER)
+    click.echo(f"revision {done['revision']}: {done['edit']}")
+
+
+@versions_group.command("replace")
+@click.argument("version", type=int)
+@click.argument("layer", type=click.Choice(LAYERS))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--crs", help="CRS of the file, where it needs one.")
+@reports_errors
+def versions_replace_command(version, layer, file, crs):
+    """Replace LAYER of draft VERSION by FILE."""
+    with service() as svc:
+        done = svc.replace_draft_layer(version, layer, file, PLANNER, crs=crs)
+    click.echo(f"revision {done['revision']}: {done['edit']}")
+
+
+@versions_group.command("impact")
+@click.argument("version", type=int)
+@click.option("--months", default=6, show_default=True, help="Months of reports to weigh.")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def versions_impact_command(version, months, as_json):
+    """What activating VERSION would change, against the active version."""
+    with service() as svc:
+        impact = svc.planning.impact(version, months)
+    if as_json:
+        click.echo(json.dumps(impact, ensure_ascii=False, indent=2))
+        return
+    for key, value in impact["summary"].items():
+        click.echo(f"{key:>32}  {value}")
+    columns = ("code", "change", "area_change_m2", "reports_per_month_before",
+               "reports_per_month_after", "households_before", "households_after")
+    click.echo("  ".join(f"{c:>16}" for c in columns))
+    for row in impact["grids"]:
+        click.echo("  ".join(f"{'' if row[c] is None else row[c]!s:>16}" for c in columns))
+    for person in impact["gridworkers"]:
+        click.echo(f"gridworker {person['name']}: {person['change_per_month']:+} reports/month")
+    for station in impact["stations"]:
+        click.echo(f"station {station['station_id']}: gains {station['grids_gained']}, "
+                   f"loses {station['grids_lost']}")
+
+
+@versions_group.command("reresolve")
+@click.argument("version", type=int)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First local day.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="First local day not included.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="CSV to write.")
+@reports_errors
+def versions_reresolve_command(version, since, until, out):
+    """Past reports with their grid and the grid VERSION would give them (nothing changes)."""
+    with service() as svc:
+        frame = svc.planning.reresolve(
+            version, *(d.replace(tzinfo=svc.timezone) if d else None for d in (since, until)))
+    frame.to_csv(out, index=False)
+    click.echo(f"{len(frame)} reports, {int(frame['changes_grid'].sum())} would change grid; "
+               f"wrote {out}")
+
+
+@versions_group.command("discard")
+@click.argument("version", type=int)
+@reports_errors
+def versions_discard_command(version):
+    """Delete draft VERSION."""
+    with service() as svc:
+        svc.discard_draft(version)
+    click.echo(f"draft {version} discarded")
 
 
 @click.command("sweep")
@@ -125,5 +241,5 @@ def seed_demo_command():
                    f"{done['gridworkers']} gridworkers, {done['dispatchers']} dispatchers")
 
 
-COMMANDS = (db_group, import_boundaries_command, activate_command, sweep_command, stats_command,
-            demo_roster_command, seed_demo_command)
+COMMANDS = (db_group, import_boundaries_command, activate_command, versions_group, sweep_command,
+            stats_command, demo_roster_command, seed_demo_command)

@@ -65,3 +65,31 @@ def test_db_upgrade_on_postgres_is_idempotent(postgres, pg_url):
     result = run(env, "db", "upgrade")
     assert result.exit_code == 0 and "is up to date" in result.output
     assert json.loads(run(env, "stats", "--json").output) == []
+
+
+def test_a_draft_is_started_edited_previewed_and_re_resolved_from_the_command_line(
+        env, demo, tmp_path):
+    assert run(env, "seed-demo").exit_code == 0
+    service = make_service(Settings.from_env(env))
+    service.submit_report(report(demo, 100))
+    service.db.dispose()
+    assert "draft 2 started from version 1" in run(env, "versions", "draft", "1").output
+    grid = demo.grids.iloc[100]
+    x0, y0, x1, y1 = grid.geometry.bounds
+    line = {"type": "LineString", "coordinates": [[(x0 + x1) / 2, y0 - 0.001],
+                                                  [(x0 + x1) / 2, y1 + 0.001]]}
+    edited = run(env, "versions", "edit", 2, "split",
+                 json.dumps({"grid": grid["code"], "line": line}))
+    assert edited.exit_code == 0 and f"revision 1: split grid {grid['code']}" in edited.output
+    refused = run(env, "versions", "edit", 2, "merge", "{not json")
+    assert refused.exit_code == 2 and "PARAMS is not JSON" in refused.output
+    impact = json.loads(run(env, "versions", "impact", 2, "--json").output)
+    assert impact["summary"]["grids_added"] == 1 and impact["summary"]["open_orders"] == 1
+    assert "grids_reshaped" in run(env, "versions", "impact", 2).output
+    out = tmp_path / "moved.csv"
+    answer = run(env, "versions", "reresolve", 2, "--out", out)
+    assert answer.exit_code == 0 and out.read_text().startswith("report_id,")
+    listing = run(env, "versions", "list").output.splitlines()
+    assert listing[0].split()[:2] == ["2", "draft"] and listing[1].split()[:2] == ["1", "active"]
+    assert "draft 2 discarded" in run(env, "versions", "discard", 2).output
+    assert run(env, "versions", "discard", 1).exit_code == 2

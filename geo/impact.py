@@ -29,33 +29,44 @@ ADDED, REMOVED, RESHAPED, MOVED = "added", "removed", "reshaped", "moved"
 
 def grid_changes(old: BoundarySet, new: BoundarySet) -> pd.DataFrame:
     """One row per grid that differs: code, change, community before/after, area before/after
-    and change (m²). Grids equal in outline and community are left out."""
-    before = _grid_table(old, "before")
-    after = _grid_table(new, "after")
-    both = before.join(after, how="outer")
-    common = both.index[both["community_before"].notna() & both["community_after"].notna()]
-    same = pd.Series(False, index=both.index)
-    if len(common):
-        g_old = old.grids.set_index("code").geometry.reindex(common).values
-        g_new = new.grids.set_index("code").geometry.reindex(common).values
-        same[common] = shapely.equals(np.asarray(g_old), np.asarray(g_new))
-    change = np.select(
-        [both["community_before"].isna(), both["community_after"].isna(),
-         both["community_before"] != both["community_after"], ~same],
-        [ADDED, REMOVED, MOVED, RESHAPED], default="")
-    both["change"] = change
-    out = both[both["change"] != ""].copy()
-    out["area_change_m2"] = out["area_after_m2"].fillna(0) - out["area_before_m2"].fillna(0)
-    out = out.reset_index()
-    columns = ["code", "change", "community_before", "community_after", "area_before_m2",
-               "area_after_m2", "area_change_m2"]
-    return out[columns].round({"area_before_m2": 1, "area_after_m2": 1, "area_change_m2": 1})
+    and change (m²). Grids equal in outline (vertex for vertex) and community are left out."""
+    before = dict(zip(old.grids["code"], range(len(old.grids)), strict=True))
+    after = dict(zip(new.grids["code"], range(len(new.grids)), strict=True))
+    common = [c for c in before if c in after]
+    g_old = np.asarray(old.grids.geometry.values)[[before[c] for c in common]]
+    g_new = np.asarray(new.grids.geometry.values)[[after[c] for c in common]]
+    same = np.array([a is b for a, b in zip(g_old, g_new, strict=True)], dtype=bool)
+    if (~same).any():
+        same[~same] = shapely.equals_exact(g_old[~same], g_new[~same], tolerance=0)
+    same_shape = dict(zip(common, same, strict=True))
+    comm_old, comm_new = old.grids["community_code"].to_numpy(object), new.grids[
+        "community_code"].to_numpy(object)
+    rows = []
+    for code in sorted(before.keys() | after.keys()):
+        i, j = before.get(code), after.get(code)
+        c_old = comm_old[i] if i is not None else None
+        c_new = comm_new[j] if j is not None else None
+        change = (ADDED if i is None else REMOVED if j is None else MOVED if c_old != c_new
+                  else "" if same_shape[code] else RESHAPED)
+        if change:
+            rows.append((code, change, c_old, c_new, i, j))
+    frame = pd.DataFrame(rows, columns=["code", "change", "community_before", "community_after",
+                                        "i", "j"])
+    frame["area_before_m2"] = _areas(old, frame["i"])
+    frame["area_after_m2"] = _areas(new, frame["j"])
+    frame["area_change_m2"] = frame["area_after_m2"].fillna(0) - frame["area_before_m2"].fillna(0)
+    return frame.drop(columns=["i", "j"]).round(
+        {"area_before_m2": 1, "area_after_m2": 1, "area_change_m2": 1})
 
 
-def _grid_table(bset: BoundarySet, when: str) -> pd.DataFrame:
-    return pd.DataFrame({"code": bset.grids["code"].to_numpy(object),
-                         f"community_{when}": bset.grids["community_code"].to_numpy(object),
-                         f"area_{when}_m2": shapely.area(bset.metric("grids"))}).set_index("code")
+def _areas(bset: BoundarySet, rows: pd.Series) -> np.ndarray:
+    """Areas in m² of the grids at positions ``rows`` (NaN where a row is missing)."""
+    result = np.full(len(rows), np.nan)
+    present = rows.notna().to_numpy()
+    if present.any():
+        geoms = np.asarray(bset.grids.geometry.values)[rows[present].astype(int).to_numpy()]
+        result[present] = shapely.area(to_metric(geoms, bset.metric_crs))
+    return result
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,10 @@ class ReportIndex:
         self.lon = np.zeros(0)
         self.lat = np.zeros(0)
         self.when = np.zeros(0, dtype="datetime64[s]")
+        self._month = np.zeros(0, dtype=np.int64)  # months since 1970, for quick periods
+        buildings = boundaries.buildings.geometry.values
+        self._buildings = shapely.STRtree(buildings) if len(buildings) else None
+        self._building_xy = shapely.get_coordinates(buildings)
         self.grid = np.zeros(0, dtype=np.int64)
 
     def __len__(self) -> int:
@@ -94,7 +109,9 @@ class ReportIndex:
         lon, lat = np.asarray(lon, float), np.asarray(lat, float)
         self.lon = np.concatenate([self.lon, lon])
         self.lat = np.concatenate([self.lat, lat])
-        self.when = np.concatenate([self.when, np.asarray(when, dtype="datetime64[s]")])
+        when = np.asarray(when, dtype="datetime64[s]")
+        self.when = np.concatenate([self.when, when])
+        self._month = np.concatenate([self._month, when.astype("datetime64[M]").astype(np.int64)])
         self.grid = np.concatenate([self.grid, self._resolver.grid_index(lon, lat)])
 
     def preview(self, new: BoundarySet, *, months: int = 6, now=None, open_lon=(),
@@ -108,7 +125,7 @@ class ReportIndex:
         universe = np.array(sorted(set(old.grids["code"]) | set(new.grids["code"])), object)
         community_old, community_new = _community_numbers(universe, old, new)
         now = np.datetime64(now or "now", "M")
-        recent = self.when.astype("datetime64[M]") > now - np.timedelta64(months, "M")
+        recent = self._month > (now - np.timedelta64(months, "M")).astype(np.int64)
         before, after, relocated = self._regrid(new, changes, universe, self.grid,
                                                 self.lon[recent], self.lat[recent], recent)
         open_lon, open_lat = np.asarray(open_lon, float), np.asarray(open_lat, float)
@@ -124,8 +141,11 @@ class ReportIndex:
         grids["reports_per_month_after"] = (np.bincount(after, minlength=slots)[at]
                                             / per_month).round(2)
         codes = list(grids["code"])
-        grids["households_before"] = _households(old, codes)
-        grids["households_after"] = _households(new, codes)
+        grids["households_before"] = _households(old, codes, self._buildings)
+        same_buildings = (len(new.buildings) == len(old.buildings) and np.array_equal(
+            shapely.get_coordinates(new.buildings.geometry.values), self._building_xy))
+        grids["households_after"] = _households(new, codes,
+                                                self._buildings if same_buildings else None)
         summary = {
             "grids_added": int((changes["change"] == ADDED).sum()),
             "grids_removed": int((changes["change"] == REMOVED).sum()),
@@ -199,21 +219,25 @@ def _community_numbers(universe, *sets: BoundarySet) -> list[np.ndarray]:
     return np.split(numbers, len(sets))
 
 
-def _households(bset: BoundarySet, codes: list[str]) -> np.ndarray:
+def _households(bset: BoundarySet, codes: list[str], tree=None) -> np.ndarray:
     """Households of grids ``codes`` (0 where a grid is not in the set): counted from building
-    points where the set has them, else the grids' ``households`` column."""
-    grids = bset.grids.set_index("code")
-    present = [c for c in codes if c in grids.index]
-    result = pd.Series(0.0, index=codes)
-    if len(bset.buildings) and present:
-        geoms = grids.geometry.reindex(present).values
-        grid_idx, point_idx = shapely.STRtree(bset.buildings.geometry.values).query(
-            np.asarray(geoms), predicate="covers")
+    points where the set has them (``tree``: an STRtree over them, if one is at hand), else
+    the grids' ``households`` column."""
+    position = dict(zip(bset.grids["code"], range(len(bset.grids)), strict=True))
+    slots = [k for k, c in enumerate(codes) if c in position]
+    rows = [position[codes[k]] for k in slots]
+    result = np.zeros(len(codes))
+    if not rows:
+        return result
+    if len(bset.buildings):
+        tree = tree or shapely.STRtree(bset.buildings.geometry.values)
+        geoms = np.asarray(bset.grids.geometry.values)[rows]
+        grid_idx, point_idx = tree.query(geoms, predicate="covers")
         weights = bset.buildings["households"].to_numpy(float)[point_idx]
-        result[present] = np.bincount(grid_idx, weights=weights, minlength=len(present))
-    elif "households" in grids.columns and present:
-        result[present] = grids["households"].reindex(present).fillna(0).to_numpy(float)
-    return result.to_numpy()
+        result[slots] = np.bincount(grid_idx, weights=weights, minlength=len(rows))
+    elif "households" in bset.grids.columns:
+        result[slots] = bset.grids["households"].to_numpy(float)[rows]
+    return np.nan_to_num(result)
 
 
 def _station_changes(old: BoundarySet, new: BoundarySet, codes: list[str]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -286,4 +287,60 @@ api_tokens = Table(
     Column("prefix", String(12), nullable=False),
     utc("created_at", nullable=False),
     utc("revoked_at"),
+)
+
+# --- participation: points, the points supermarket, compounds, service orders, stations -------
+
+points_accounts = Table(
+    "points_accounts", metadata,
+    # The running balance, kept beside the ledger so a conditional update can refuse to take it
+    # below zero; it always equals the sum of the person's ledger entries.
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("balance", Integer, nullable=False),
+    CheckConstraint("balance >= 0", name="ck_points_accounts_not_negative"),
+)
+
+points_ledger = Table(
+    "points_ledger", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("amount", Integer, nullable=False),
+    Column("balance_after", Integer, nullable=False),
+    Column("cause", String(20), nullable=False),  # report, me_too, activity, adjustment ...
+    Column("ref", String(64)),  # what caused it: "report:12", "redemption:3", "entry:7"
+    Column("key", String(100)),  # makes a credit happen once: "report:12"
+    Column("community_code", String(64)),
+    Column("actor", String(100), nullable=False),
+    Column("note", Text, nullable=False),
+    utc("at", nullable=False),
+    UniqueConstraint("key", name="uq_points_ledger_key"),
+    Index("ix_points_ledger_user", "user_id", "id"),
+    Index("ix_points_ledger_community_at", "community_code", "at"),
+)
+
+supermarket_items = Table(
+    "supermarket_items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("price", Integer, nullable=False),  # in points
+    Column("stock", Integer, nullable=False),
+    CheckConstraint("stock >= 0", name="ck_supermarket_items_stock"),
+    Column("community_code", String(64)),  # held by a community's supermarket ...
+    Column("station_id", String(64)),  # ... or by a station
+    Column("active", Boolean, nullable=False),
+    utc("created_at", nullable=False),
+)
+
+redemptions = Table(
+    "redemptions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", ForeignKey("supermarket_items.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("state", String(20), nullable=False),  # reserved, handed_over, cancelled
+    utc("reserved_at", nullable=False),
+    utc("closed_at"),
+    Column("closed_by", String(100)),
+    Index("ix_redemptions_user", "user_id"),
 )

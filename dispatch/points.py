@@ -85,14 +85,25 @@ def whole_points(value, field: str, *, positive: bool = True) -> int:
     return value
 
 
-def text_field(value, field: str) -> str:
-    """Required text of at most 500 characters."""
+def text_field(value, field: str, limit: int = MAX_TEXT) -> str:
+    """Required text of at most ``limit`` characters."""
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{field} is required", field=field)
-    if len(value) > MAX_TEXT:
-        raise InputError(f"{field} has {len(value)} characters; at most {MAX_TEXT} are allowed",
+    if len(value) > limit:
+        raise InputError(f"{field} has {len(value)} characters; at most {limit} are allowed",
                          field=field)
     return value.strip()
+
+
+def known_place(service, code, field: str) -> str:
+    """``code`` if it names a community (``field`` community_code) or a station (station_id)
+    of the active boundary version; else an :class:`InputError` naming the field."""
+    _, resolver = service.active_resolver()
+    layer, column, noun = {"community_code": ("communities", "code", "community"),
+                           "station_id": ("stations", "station_id", "station")}[field]
+    if not isinstance(code, str) or code not in set(resolver.boundaries.layer(layer)[column]):
+        raise InputError(f"{field} {code!r} is not a {noun} of the district", field=field)
+    return code
 
 
 def check_user(uow, user_id) -> int:
@@ -175,7 +186,7 @@ class Points:
         """A community worker checks in ``hours`` of a volunteer ``activity`` (half hours
         count): the volunteer earns ``activity_per_hour`` for each hour."""
         activity = text_field(activity, "activity")
-        community_code = text_field(community_code, "community_code")
+        community_code = known_place(self.service, community_code, "community_code")
         if isinstance(hours, bool) or not isinstance(hours, int | float) or hours != hours:
             raise InputError("hours must be a number", field="hours")
         if not 0 < hours <= self.rules.max_activity_hours or (hours * 2) % 1:
@@ -196,6 +207,8 @@ class Points:
             raise InputError(f"amount may be at most {self.rules.max_adjustment} either way",
                              field="amount")
         reason = text_field(reason, "reason")
+        if community_code is not None:
+            known_place(self.service, community_code, "community_code")
         with self.db.unit_of_work() as uow:
             check_user(uow, user_id)
             return post(uow, user_id, amount, "adjustment", actor, self.service.clock(),

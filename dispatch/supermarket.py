@@ -14,10 +14,18 @@ from sqlalchemy import insert, select, update
 
 from dispatch import schema as t
 from dispatch.errors import Conflict, InputError, NotFound
-from dispatch.points import check_user, post, redemption, text_field, whole_points
+from dispatch.points import (
+    check_user,
+    known_place,
+    post,
+    redemption,
+    text_field,
+    whole_points,
+)
 from dispatch.storage import known_id
 
 MAX_QUANTITY = 20
+MAX_NAME = 200
 MAX_STOCK = 100_000
 MAX_PRICE = 1_000_000
 
@@ -32,7 +40,7 @@ class Supermarket:
     def add_item(self, name: str, price, stock, *, community_code: str | None = None,
                  station_id: str | None = None) -> dict:
         """Put an item on the shelf of one community's supermarket or one station."""
-        name = text_field(name, "name")
+        name = text_field(name, "name", MAX_NAME)
         price = whole_points(price, "price")
         if price > MAX_PRICE:
             raise InputError(f"price may be at most {MAX_PRICE} points", field="price")
@@ -42,6 +50,9 @@ class Supermarket:
         if (community_code is None) == (station_id is None):
             raise InputError("an item is held by a community_code or a station_id (one of them)",
                              field="community_code")
+        for code, field in ((community_code, "community_code"), (station_id, "station_id")):
+            if code is not None:
+                known_place(self.service, code, field)
         values = {"name": name, "price": price, "stock": stock, "active": True,
                   "community_code": community_code, "station_id": station_id,
                   "created_at": self.service.clock()}

@@ -65,6 +65,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
         ogc,
         open311,
         openapi,
+        participation,
         point,
         ratelimit,
         reporter,
@@ -75,6 +76,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     errors.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
+    participation.init_app(app)
     for module in (health, point, open311, ogc, api, openapi, assets, mappages, reporter,
                    statspage):
         app.register_blueprint(module.bp)

@@ -147,6 +147,56 @@ PATHS = {
          "image/webp": {"schema": {"type": "string", "format": "binary"}}}, errors=(404,))},
 }
 
+ANY_ERROR = (400, 404, 409)
+PARTICIPATION = {
+    "/api/v1/points/me": {"get": _op(
+        "my points: balance, ledger and redemptions", [_param("limit", kind="integer")],
+        secure=True)},
+    "/api/v1/points/users/{user_id}": {"get": _op(
+        "a person's points (the person or a community worker)",
+        [_param("user_id", "path", "integer"), _param("limit", kind="integer")], secure=True,
+        errors=(400, 404))},
+    "/api/v1/points/activities": {"post": _op(
+        "check in a volunteer's activity (community workers)", ok_status="201",
+        body={"application/json": {"schema": _fields(
+            "user_id", "activity", "hours", "community_code",
+            required=("user_id", "activity", "hours", "community_code"))}},
+        secure=True, errors=ANY_ERROR)},
+    "/api/v1/points/adjustments": {"post": _op(
+        "adjust a person's points with a reason (admin)", ok_status="201",
+        body={"application/json": {"schema": _fields(
+            "user_id", "amount", "reason", "community_code",
+            required=("user_id", "amount", "reason"))}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/points/entries/{entry_id}/reversal": {"post": _op(
+        "reverse a ledger entry by a new one (admin)", [_param("entry_id", "path", "integer")],
+        ok_status="201", body={"application/json": {"schema": _fields(
+            "reason", required=("reason",))}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/points/leaderboard": {"get": _op(
+        "who earned most in a community in a month", [
+            _param("community", required=True), _param("month", description="YYYY-MM"),
+            _param("limit", kind="integer")], ok=JSON_ARRAY)},
+    "/api/v1/supermarket/items": {
+        "get": _op("items of the points supermarket",
+                   [_param("community"), _param("station")], ok=JSON_ARRAY, errors=()),
+        "post": _op("put an item on the shelf (community workers)", ok_status="201",
+                    body={"application/json": {"schema": _fields(
+                        "name", "price", "stock", "community_code", "station_id",
+                        required=("name", "price", "stock"))}}, secure=True)},
+    "/api/v1/supermarket/redemptions": {"post": _op(
+        "redeem points for an item, for yourself", ok_status="201",
+        body={"application/json": {"schema": _fields("item_id", "quantity", "user_id",
+                                                     required=("item_id",))}},
+        secure=True, errors=ANY_ERROR)},
+    "/api/v1/supermarket/redemptions/{redemption_id}": {"get": _op(
+        "one redemption (its owner or a community worker)",
+        [_param("redemption_id", "path", "integer")], secure=True, errors=(404,))},
+    "/api/v1/supermarket/redemptions/{redemption_id}/{step}": {"post": _op(
+        "hand-over (a community worker confirms) or cancel (stock and points come back)",
+        [_param("redemption_id", "path", "integer"), _param("step", "path")],
+        body={"application/json": {"schema": _fields()}}, secure=True, errors=ANY_ERROR)},
+}
+PATHS.update(PARTICIPATION)
+
 SPEC = {
     "openapi": "3.0.3",
     "info": {"title": "gridline", "version": "1",

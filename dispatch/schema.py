@@ -344,3 +344,59 @@ redemptions = Table(
     Column("closed_by", String(100)),
     Index("ix_redemptions_user", "user_id"),
 )
+
+compounds = Table(
+    "compounds", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("community_code", String(64)),
+    Column("property_company", String(200)),  # none: no property manager
+    Column("built_year", Integer, nullable=False),
+    Column("geometry", LargeBinary, nullable=False),  # WKB, WGS84
+    Column("west", Float, nullable=False),  # the bounding box, for finding candidates
+    Column("south", Float, nullable=False),
+    Column("east", Float, nullable=False),
+    Column("north", Float, nullable=False),
+    Index("ix_compounds_box", "west", "east", "south", "north"),
+)
+
+service_orders = Table(
+    "service_orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("community_code", String(64)),
+    Column("street_code", String(64)),
+    Column("compound_code", String(64)),
+    Column("state", String(20), nullable=False),  # ordered, placed, taken, done, confirmed ...
+    Column("provider_kind", String(20)),  # property, volunteer, department, community
+    Column("provider", String(200)),
+    Column("taken_by", String(100)),
+    utc("created_at", nullable=False),
+    utc("due_at", nullable=False),
+    utc("done_at"),
+    Column("overdue", Boolean, nullable=False),
+    Column("rating", Integer),
+    Column("comment", Text),
+    Column("work_order_id", Integer),  # a dispute referred to a consultation meeting
+    Index("ix_service_orders_user", "user_id"),
+    Index("ix_service_orders_open", "state", "due_at"),
+)
+
+service_order_audit = Table(
+    "service_order_audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("service_order_id", ForeignKey("service_orders.id", ondelete="CASCADE"),
+           nullable=False),
+    utc("at", nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("from_state", String(20)),
+    Column("to_state", String(20)),
+    Column("note", Text, nullable=False),
+    Index("ix_service_order_audit_order", "service_order_id"),
+)

@@ -69,6 +69,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
         point,
         ratelimit,
         reporter,
+        service_orders,
         statspage,
     )
 
@@ -77,6 +78,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     auth.init_app(app)
     i18n.init_app(app)
     participation.init_app(app)
+    service_orders.init_app(app)
     for module in (health, point, open311, ogc, api, openapi, assets, mappages, reporter,
                    statspage):
         app.register_blueprint(module.bp)

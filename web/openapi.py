@@ -194,6 +194,22 @@ PARTICIPATION = {
         "hand-over (a community worker confirms) or cancel (stock and points come back)",
         [_param("redemption_id", "path", "integer"), _param("step", "path")],
         body={"application/json": {"schema": _fields()}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/service-menu": {"get": _op("the services a community offers",
+                                        [_param("community")], ok=JSON_ARRAY, errors=())},
+    "/api/v1/service-orders": {"post": _op(
+        "order a service (点单)", ok_status="201", body={"application/json": {
+            "schema": _fields("service", "description", "lon", "lat", "crs",
+                              required=("service", "description", "lon", "lat"))}},
+        secure=True, errors=(400,))},
+    "/api/v1/service-orders/{order_id}": {"get": _op(
+        "one service order with its trail (its resident or staff)", [ORDER_ID], secure=True,
+        errors=(404,))},
+    "/api/v1/service-orders/{order_id}/{step}": {"post": _op(
+        "place (下单), take (接单), complete, confirm (rating 1-5, comment) or cancel (reason)",
+        [ORDER_ID, _param("step", "path")], body={"application/json": {"schema": _fields(
+            "note", "rating", "comment", "reason")}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/compounds/coverage": {"get": _op(
+        "old compounds and the share of them with a property manager", errors=())},
 }
 PATHS.update(PARTICIPATION)
 

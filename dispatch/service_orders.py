@@ -109,7 +109,7 @@ class ServiceOrders:
         if not isinstance(data, dict):
             raise InputError("an order is a JSON object", field="order")
         code = data.get("service")
-        if code not in self.menu:
+        if not isinstance(code, str) or code not in self.menu:
             raise InputError(f"unknown service {code!r}; the menu has "
                              f"{', '.join(self.menu)}", field="service")
         description = _text(data.get("description"), "description", MAX_DESCRIPTION)

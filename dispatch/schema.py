@@ -400,3 +400,12 @@ service_order_audit = Table(
     Column("note", Text, nullable=False),
     Index("ix_service_order_audit_order", "service_order_id"),
 )
+
+station_checkins = Table(
+    "station_checkins", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("station_id", String(64), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    utc("at", nullable=False),
+    Index("ix_station_checkins_station", "station_id"),
+)

@@ -100,7 +100,8 @@ def toy(toy_gpkg):
 BACKENDS = ("sqlite", "postgresql")
 WORK_TABLES = ("outbox", "meetings", "summons", "whistles", "audit", "reports", "work_orders",
                "api_tokens", "users", "points_ledger", "points_accounts", "redemptions",
-               "supermarket_items", "service_order_audit", "service_orders")
+               "supermarket_items", "service_order_audit", "service_orders",
+               "station_checkins")
 ROSTER_TABLES = ("gridworker_grids", "gridworkers", "dispatchers")
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 09:00 in Xi'an
 

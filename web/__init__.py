@@ -70,6 +70,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
         ratelimit,
         reporter,
         service_orders,
+        stations,
         statspage,
     )
 
@@ -79,6 +80,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     i18n.init_app(app)
     participation.init_app(app)
     service_orders.init_app(app)
+    stations.init_app(app)
     for module in (health, point, open311, ogc, api, openapi, assets, mappages, reporter,
                    statspage):
         app.register_blueprint(module.bp)

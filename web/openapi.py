@@ -210,6 +210,16 @@ PARTICIPATION = {
             "note", "rating", "comment", "reason")}}, secure=True, errors=ANY_ERROR)},
     "/api/v1/compounds/coverage": {"get": _op(
         "old compounds and the share of them with a property manager", errors=())},
+    "/api/v1/stations/near": {"get": _op(
+        "open service stations near a point, nearest first, in metres",
+        [_param("lon", required=True), _param("lat", required=True), _param("crs"),
+         _param("radius_m"), _param("services", description="comma-separated, all required"),
+         _param("all", description="1: closed stations too")], ok=JSON_ARRAY)},
+    "/api/v1/stations/{station_id}/checkins": {"post": _op(
+        "check in at a station", [_param("station_id", "path")], ok_status="201",
+        body={"application/json": {"schema": _fields()}}, secure=True)},
+    "/api/v1/stations/counts": {"get": _op(
+        "check-ins and riders' reports per station (staff)", ok=JSON_ARRAY, secure=True)},
 }
 PATHS.update(PARTICIPATION)
 

@@ -1,4 +1,5 @@
-"""Participation: the points ledger, the points supermarket, compounds and service orders.
+"""Participation: the points ledger, the points supermarket, compounds, service orders and
+check-ins at service stations.
 
 Revision ID: 0005
 Revises: 0004
@@ -125,9 +126,20 @@ def upgrade() -> None:
     )
     op.create_index('ix_service_order_audit_order', 'service_order_audit',
                     ['service_order_id'])
+    op.create_table('station_checkins',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('station_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    _at('at'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_station_checkins_station', 'station_checkins', ['station_id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_station_checkins_station', table_name='station_checkins')
+    op.drop_table('station_checkins')
     op.drop_index('ix_service_order_audit_order', table_name='service_order_audit')
     op.drop_table('service_order_audit')
     op.drop_index('ix_service_orders_open', table_name='service_orders')

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from dispatch import schema as t
 from dispatch.compounds import Compounds
 from dispatch.errors import Forbidden, IllegalTransition, InputError, NotFound
+from dispatch.model import check_meeting
 from dispatch.services import MAX_DESCRIPTION, SYSTEM, _crs, _number, _text
 from dispatch.storage import known_id
 from geo.resolver import OUTSIDE
@@ -35,6 +36,7 @@ TRANSITIONS = {
     "cancel": ({"ordered", "placed"}, "cancelled"),
 }
 FINISHED = ("done", "confirmed", "cancelled")
+MEETING_CATEGORY = "property_dispute"  # the work-order category a dispute is recorded under
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,41 @@ class ServiceOrders:
 
         return self._step(order_id, "cancel", actor, reason, check)
 
+    def hold_meeting(self, order_id, participants, decisions, tasks, actor) -> dict:
+        """A consultation meeting (协商议事) on a dispute that needs several parties: the order
+        becomes a work order of the dispatch core (once — later meetings join the same one), on
+        which the meeting is recorded with its parties, decisions and tasks."""
+        for name, value in (("participants", participants), ("decisions", decisions),
+                            ("tasks", tasks)):
+            if not isinstance(value, list):
+                raise InputError(f"{name} is a list", field=name)
+        check_meeting(participants, tasks)
+        with self.db.read() as uow:
+            row = _row(uow, order_id)
+            compound = row.compound_code and uow.execute(select(t.compounds.c.name).where(
+                t.compounds.c.code == row.compound_code)).scalar()
+        if not self.menu[row.service].meeting:
+            raise InputError(f"{self.menu[row.service].name} is not settled at a consultation "
+                             "meeting", field="service")
+        if row.state in FINISHED:
+            raise IllegalTransition(f"service order #{row.id} is {row.state}")
+        work_order_id = row.work_order_id
+        if work_order_id is None:
+            work_order_id = self.service.submit_report({
+                "category": MEETING_CATEGORY, "description": row.description,
+                "lon": row.lon, "lat": row.lat, "reporter_role": "resident",
+                "attributes": {"compound": compound or row.community_code or "-"},
+                "idempotency_key": f"service-order:{row.id}"}, user_id=row.user_id)[
+                "work_order_id"]
+            with self.db.unit_of_work() as uow:
+                uow.execute(update(t.service_orders).where(t.service_orders.c.id == row.id)
+                            .values(work_order_id=work_order_id))
+        self.service.record_meeting(work_order_id, participants, decisions, tasks, actor)
+        with self.db.unit_of_work() as uow:
+            _audit(uow, row.id, self.service.clock(), actor, "meeting", row.state, row.state,
+                   f"work order #{work_order_id}, {len(participants)} participants")
+        return self.get(row.id)
+
     def get(self, order_id) -> dict:
         """An order with its trail."""
         with self.db.read() as uow:
@@ -195,7 +232,9 @@ class ServiceOrders:
             trail = uow.execute(select(t.service_order_audit).where(
                 t.service_order_audit.c.service_order_id == row.id).order_by(
                 t.service_order_audit.c.id)).all()
-        return {**_order(row), "audit": [
+        meetings = (self.service.order(row.work_order_id, staff=True)["meetings"]
+                    if row.work_order_id else [])
+        return {**_order(row), "meetings": meetings, "audit": [
             {"at": a.at.isoformat(), "actor": a.actor, "role": a.role, "action": a.action,
              "from": a.from_state, "to": a.to_state, "note": a.note} for a in trail]}
 

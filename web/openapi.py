@@ -208,6 +208,11 @@ PARTICIPATION = {
         "place (下单), take (接单), complete, confirm (rating 1-5, comment) or cancel (reason)",
         [ORDER_ID, _param("step", "path")], body={"application/json": {"schema": _fields(
             "note", "rating", "comment", "reason")}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/service-orders/{order_id}/meetings": {"post": _op(
+        "a consultation meeting (协商议事) on a dispute", [ORDER_ID], ok_status="201",
+        body={"application/json": {"schema": _fields("participants", "decisions", "tasks",
+                                                     required=("participants",))}},
+        secure=True, errors=ANY_ERROR)},
     "/api/v1/compounds/coverage": {"get": _op(
         "old compounds and the share of them with a property manager", errors=())},
     "/api/v1/stations/near": {"get": _op(

@@ -50,6 +50,18 @@ def get(order_id: int):
     return jsonify(found)
 
 
+@bp.post("/service-orders/<int:order_id>/meetings")
+def hold_meeting(order_id: int):
+    """A consultation meeting on a dispute (grid leaders, dispatchers, admins)."""
+    user = require_user()
+    if user.role not in TAKERS:
+        raise Forbidden("consultation meetings are held by grid leaders and dispatchers")
+    data = body({"participants", "decisions", "tasks"})
+    return jsonify(orders().hold_meeting(order_id, data.get("participants", []),
+                                         data.get("decisions", []), data.get("tasks", []),
+                                         user.actor)), 201
+
+
 @bp.post("/service-orders/<int:order_id>/<step>")
 def act(order_id: int, step: str):
     """place, take, complete, confirm (rating, comment) or cancel (reason)."""

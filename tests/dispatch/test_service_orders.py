@@ -173,3 +173,27 @@ def test_a_point_outside_every_compound_has_none(database, demo):
     outside = shapely.Point(demo.grids.geometry.values[0].exterior.coords[0])
     with database.read() as uow:
         assert Compounds(database).at(uow, outside.x, outside.y) is None
+
+
+def test_a_dispute_goes_to_a_consultation_meeting(orders, person, demo, service):
+    resident = person("resident")
+    lon, lat, compound = in_compound(demo, managed=True)
+    made = order_at(orders, resident, lon, lat, "mediation")
+    orders.place(made["id"], DESK)
+    parties = ["居民甲", "居民乙", compound["property_company"], "社区居委会"]
+    tasks = [{"task": "更换楼顶防水层", "owner": compound["property_company"]}]
+    first = orders.hold_meeting(made["id"], parties, ["物业承担维修费用"], tasks, ADMIN)
+    second = orders.hold_meeting(made["id"], parties[:2], ["双方签字确认"], [], ADMIN)
+    assert second["work_order_id"] == first["work_order_id"] is not None
+    assert [m["number"] for m in second["meetings"]] == [1, 2]
+    assert second["meetings"][0]["participants"] == parties
+    assert second["meetings"][0]["tasks"] == tasks
+    order = service.order(second["work_order_id"], staff=True)
+    assert order["category"] == "property_dispute" and order["reports_count"] == 1
+    assert [a["action"] for a in order["audit"]][-2:] == ["meeting", "meeting"]
+    assert [a["action"] for a in second["audit"]] == ["order", "place", "meeting", "meeting"]
+    repair = order_at(orders, resident, lon, lat)
+    with pytest.raises(InputError, match="consultation"):
+        orders.hold_meeting(repair["id"], parties, [], [], ADMIN)
+    with pytest.raises(InputError, match="participants"):
+        orders.hold_meeting(made["id"], "everyone", [], [], ADMIN)

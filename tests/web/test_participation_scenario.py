@@ -76,3 +76,23 @@ def test_a_resident_orders_a_property_repair(live, http, people, demo):
     assert http.get(url, **as_("other_reporter")).status_code == 403
     coverage = http.get(f"{live}/api/v1/compounds/coverage").json()
     assert 0 < coverage["share"] < 1
+
+
+def test_a_dispute_meets_over_http(client, people, demo):
+    lon, lat, compound = in_compound(demo, managed=True)
+    made = client.post("/api/v1/service-orders", headers=people["reporter"]["headers"], json={
+        "service": "mediation", "description": "楼上漏水，邻里协商", "lon": lon, "lat": lat})
+    url = f"/api/v1/service-orders/{made.json['id']}/meetings"
+    meeting = {"participants": ["居民甲", "居民乙", compound["property_company"]],
+               "decisions": ["物业维修"], "tasks": [{"task": "维修", "owner": "物业"}]}
+    refused = client.post(url, headers=people["gridworker"]["headers"], json=meeting)
+    assert refused.status_code == 403
+    bad = client.post(url, headers=people["grid_leader"]["headers"],
+                      json={**meeting, "tasks": [{"task": "维修"}]})
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "tasks"
+    assert client.get(f"/api/v1/service-orders/{made.json['id']}", headers=people[
+        "reporter"]["headers"]).json["work_order_id"] is None  # refused: no case opened
+    held = client.post(url, headers=people["grid_leader"]["headers"], json=meeting)
+    assert held.status_code == 201 and held.json["meetings"][0]["decisions"] == ["物业维修"]
+    assert len(client.get(f"/api/v1/service-orders/{made.json['id']}",
+                          headers=people["reporter"]["headers"]).json["meetings"]) == 1

@@ -4,6 +4,7 @@ coverage, points adjustments and statements, and the service orders' deadline sw
 from __future__ import annotations
 
 import json
+import os
 
 import click
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from dispatch import schema as t
 from dispatch.cli import service
 from dispatch.compounds import Compounds, write_demo_compounds
 from dispatch.errors import NotFound
-from dispatch.points import Points
+from dispatch.points import Points, load_points_rules
 from dispatch.service_orders import ServiceOrders
 from dispatch.services import Actor
 from dispatch.stations import write_demo_station_hours
@@ -62,7 +63,7 @@ def points_group():
 def points_adjust(username, amount, reason):
     """Add (or, negative, take) AMOUNT points for USERNAME."""
     with service() as svc:
-        entry = Points(svc).adjust(_user_id(svc, username), amount, reason, CLI_ADMIN)
+        entry = _points(svc).adjust(_user_id(svc, username), amount, reason, CLI_ADMIN)
     click.echo(f"entry {entry['id']}: {entry['amount']:+d}, balance {entry['balance_after']}")
 
 
@@ -72,7 +73,7 @@ def points_adjust(username, amount, reason):
 def points_statement(username):
     """USERNAME's balance, ledger and redemptions as JSON."""
     with service() as svc:
-        click.echo(json.dumps(Points(svc).statement(_user_id(svc, username)),
+        click.echo(json.dumps(_points(svc).statement(_user_id(svc, username)),
                               ensure_ascii=False, indent=2))
 
 
@@ -82,6 +83,11 @@ def sweep_service_orders_command():
     """Mark service orders not done by their deadline as overdue (safe to run every minute)."""
     with service() as svc:
         click.echo(json.dumps({"marked": ServiceOrders(svc).sweep()}))
+
+
+def _points(svc) -> Points:
+    """Points with the rules the web service uses (``GRIDLINE_POINTS_RULES``)."""
+    return Points(svc, load_points_rules(os.environ.get("GRIDLINE_POINTS_RULES")))
 
 
 def _user_id(svc, username: str) -> int:

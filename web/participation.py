@@ -1,10 +1,11 @@
 """Points and the points supermarket over HTTP: the JSON API at ``/api/v1/points`` and
 ``/api/v1/supermarket``, and a person's statement page at ``/points``.
 
-Who may do what: anyone sees the items and the leaderboard; a logged-in person reads their own
-statement and redeems for themselves only; community workers (gridworkers, grid leaders,
-dispatchers, admins) check in volunteering, stock the shelves, hand items over and read anyone's
-statement; only an admin adjusts or reverses points.
+Who may do what: anyone sees the items and the leaderboard (names masked, but for staff and
+one's own); a logged-in person reads their own statement and redeems for themselves only;
+community workers (gridworkers, grid leaders, dispatchers, admins) check in volunteering, stock
+the shelves, hand items over and read anyone's statement; only an admin adjusts or reverses
+points.
 """
 
 from __future__ import annotations
@@ -93,8 +94,18 @@ def reverse(entry_id: int):
 def leaderboard():
     month = request.args.get("month") or points().service.clock().astimezone(
         points().service.timezone).strftime("%Y-%m")
-    return jsonify(points().leaderboard(request.args.get("community", ""), month,
-                                        args.int_arg("limit", 20, 1, 100)))
+    board = points().leaderboard(request.args.get("community", ""), month,
+                                 args.int_arg("limit", 20, 1, 100))
+    user = current_user()
+    if user is None or not user.is_staff:  # others see a name masked, but their own in full
+        board = [row if user is not None and row["user_id"] == user.id
+                 else {**row, "username": _masked(row["username"])} for row in board]
+    return jsonify(board)
+
+
+def _masked(name: str) -> str:
+    """A name shown to the public: its first character and stars (张**, r*******)."""
+    return name[:1] + "*" * max(len(name) - 1, 2)
 
 
 # --- the supermarket --------------------------------------------------------------------------

@@ -42,10 +42,12 @@ def test_a_rider_earns_points_and_redeems_flour(live, http, people, demo):
                                                                          ("report", 20)]
     assert statement["redemptions"][0]["item"] == "面粉 5kg"
     assert statement["redemptions"][0]["state"] == "handed_over"
-    board = http.get(f"{live}/api/v1/points/leaderboard",
-                     params={"community": community, "month": "2026-11"}).json()
-    assert board == [{"rank": 1, "user_id": people["reporter"]["user"].id,
-                      "username": "reporter", "points": 20}]
+    month = {"community": community, "month": "2026-11"}
+    board = http.get(f"{live}/api/v1/points/leaderboard", params=month, **as_("reporter"))
+    assert board.json() == [{"rank": 1, "user_id": people["reporter"]["user"].id,
+                             "username": "reporter", "points": 20}]
+    public = http.get(f"{live}/api/v1/points/leaderboard", params=month).json()
+    assert public[0]["username"] == "r*******"
 
 
 def test_a_resident_orders_a_property_repair(live, http, people, demo):

@@ -4,8 +4,8 @@
 Who may do what: anyone sees the items and the leaderboard (names masked, but for staff and
 one's own); a logged-in person reads their own statement and redeems for themselves only;
 community workers (gridworkers, grid leaders, dispatchers, admins) check in volunteering, stock
-the shelves, hand items over and read anyone's statement; only an admin adjusts or reverses
-points.
+the shelves, hand items over and cancel in their own communities, and read anyone's statement;
+only an admin adjusts or reverses points.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from dispatch.accounts import User
+from dispatch.accounts import User, check_community
 from dispatch.errors import Forbidden, NotFound
 from dispatch.points import Points, load_points_rules
 from dispatch.supermarket import Supermarket
@@ -34,10 +34,13 @@ def market() -> Supermarket:
     return current_app.extensions["gridline.supermarket"]
 
 
-def community_staff(user: User) -> User:
-    """The user, if they work for a community (or administer the service); else Forbidden."""
+def community_staff(user: User, community_code=None) -> User:
+    """The user, if they work for a community — ``community_code``'s, when given — or
+    administer the service; else Forbidden."""
     if user.role not in COMMUNITY_STAFF:
         raise Forbidden(f"a {user.role} account may not do this; it needs a community worker")
+    if isinstance(community_code, str):
+        check_community(current_app.extensions["gridline"].db, user, community_code)
     return user
 
 
@@ -68,8 +71,8 @@ def statement(user_id: int):
 
 @bp.post("/api/v1/points/activities")
 def check_in():
-    user = community_staff(require_user())
     data = body({"user_id", "activity", "hours", "community_code"})
+    user = community_staff(require_user(), data.get("community_code"))
     return jsonify(points().check_in(data.get("user_id"), data.get("activity"),
                                      data.get("hours"), data.get("community_code"),
                                      user.actor)), 201
@@ -118,8 +121,8 @@ def items():
 
 @bp.post("/api/v1/supermarket/items")
 def add_item():
-    community_staff(require_user())
     data = body({"name", "price", "stock", "community_code", "station_id"})
+    community_staff(require_user(), data.get("community_code"))
     return jsonify(market().add_item(data.get("name"), data.get("price"), data.get("stock"),
                                      community_code=data.get("community_code"),
                                      station_id=data.get("station_id"))), 201
@@ -150,10 +153,11 @@ def close_redemption(redemption_id: int, step: str):
         raise NotFound("the steps of a redemption are hand-over and cancel")
     user = require_user()
     body(set())
-    if step == "hand-over":
-        return jsonify(market().hand_over(redemption_id, community_staff(user).actor))
-    self_or_staff(user, market().redemption(redemption_id)["user_id"])
-    return jsonify(market().cancel(redemption_id, user.actor))
+    found = market().redemption(redemption_id)
+    if step == "hand-over" or found["user_id"] != user.id:
+        community_staff(user, found["community_code"])
+    close = market().hand_over if step == "hand-over" else market().cancel
+    return jsonify(close(redemption_id, user.actor))
 
 
 # --- the statement page -----------------------------------------------------------------------

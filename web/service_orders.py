@@ -3,8 +3,9 @@ the compounds' property-manager coverage.
 
 A logged-in resident orders, confirms and rates, and may cancel their own order before it is
 taken; the service desk (community workers) places orders and may cancel them; the street or
-community (grid leaders, dispatchers, admins) takes them; community workers or a department mark
-them done.
+community (grid leaders, dispatchers, admins) takes them and holds consultation meetings;
+community workers, or the department it was placed with, mark them done. Staff act only in
+their own communities (:func:`dispatch.accounts.check_community`).
 """
 
 from __future__ import annotations
@@ -54,9 +55,8 @@ def get(order_id: int):
 def hold_meeting(order_id: int):
     """A consultation meeting on a dispute (grid leaders, dispatchers, admins)."""
     user = require_user()
-    if user.role not in TAKERS:
-        raise Forbidden("consultation meetings are held by grid leaders and dispatchers")
     data = body({"participants", "decisions", "tasks"})
+    _taker(user, order_id)
     return jsonify(orders().hold_meeting(order_id, data.get("participants", []),
                                          data.get("decisions", []), data.get("tasks", []),
                                          user.actor)), 201
@@ -70,21 +70,38 @@ def act(order_id: int, step: str):
     user = require_user()
     data = body(STEP_FIELDS[step])
     if step == "place":
-        return jsonify(orders().place(order_id, community_staff(user).actor,
-                                      data.get("note") or ""))
+        return jsonify(orders().place(order_id, community_staff(user, _community(order_id))
+                                      .actor, data.get("note") or ""))
     if step == "take":
-        if user.role not in TAKERS:
-            raise Forbidden("the street or community takes orders: grid leaders, dispatchers")
+        _taker(user, order_id)
         return jsonify(orders().take(order_id, user.actor, data.get("note") or ""))
     if step == "complete":
         if user.role not in FINISHERS:
             raise Forbidden("community workers or the department mark an order done")
+        if user.role == "department":  # a department completes what was placed with it
+            if orders().get(order_id)["provider"] != user.department:
+                raise Forbidden("this order was not placed with your department")
+        else:
+            community_staff(user, _community(order_id))
         return jsonify(orders().complete(order_id, user.actor, data.get("note")))
     if step == "confirm":
         return jsonify(orders().confirm(order_id, user.id, data.get("rating"),
                                         data.get("comment"), user.actor))
     owner = None if user.role in COMMUNITY_STAFF else user.id
+    if owner is None:
+        community_staff(user, _community(order_id))
     return jsonify(orders().cancel(order_id, user.actor, data.get("reason"), user_id=owner))
+
+
+def _community(order_id: int) -> str | None:
+    return orders().get(order_id)["community_code"]
+
+
+def _taker(user, order_id: int) -> None:
+    """The street or community answering for the order: its grid leaders and dispatchers."""
+    if user.role not in TAKERS:
+        raise Forbidden("the street or community does this: grid leaders, dispatchers")
+    community_staff(user, _community(order_id))
 
 
 @bp.get("/compounds/coverage")

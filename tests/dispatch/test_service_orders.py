@@ -19,13 +19,16 @@ def orders(service):
     return ServiceOrders(service)
 
 
-def in_compound(demo, managed: bool, old: bool | None = None):
-    """A point inside a demo compound with (or without) a property company: (lon, lat, row)."""
+def in_compound(demo, managed: bool, old: bool | None = None, community: str | None = None):
+    """A point inside a demo compound with (or without) a property company, old or not, in
+    ``community`` if given: (lon, lat, the compound's row)."""
     frame = demo_compounds(demo)
     pick = frame[frame["property_company"].notna() == managed]
     if old is not None:
         pick = pick[(pick["built_year"] < 2001) == old]
-    row = pick.iloc[3]
+    if community is not None:
+        pick = pick[pick["community_code"] == community]
+    row = pick.iloc[0]
     point = row.geometry.representative_point()
     return point.x, point.y, row
 

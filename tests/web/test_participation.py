@@ -3,14 +3,14 @@ changed, and the statement page."""
 
 import pytest
 
-COMMUNITY = "610104001001"
+HOME = "610104003005"  # the community of grid 100, where the people fixture's staff work
 
 
 @pytest.fixture
 def shelf(app):
     """A bag of flour (30 points, 2 in stock) in the community's supermarket."""
     return app.extensions["gridline.supermarket"].add_item("面粉 5kg", 30, 2,
-                                                           community_code=COMMUNITY)
+                                                           community_code=HOME)
 
 
 def grant(client, people, who, amount=100):
@@ -46,12 +46,12 @@ def test_only_an_admin_adjusts_points(client, people, role):
 
 
 @pytest.mark.parametrize("role, status", [("grid_leader", 201), ("dispatcher", 201),
-                                          ("reporter", 403), ("department", 403),
-                                          ("planner", 403)])
+                                          ("other_dispatcher", 403), ("reporter", 403),
+                                          ("department", 403), ("planner", 403)])
 def test_community_workers_check_in_volunteering(client, people, role, status):
     answer = client.post("/api/v1/points/activities", headers=people[role]["headers"],
                          json={"user_id": people["reporter"]["user"].id, "activity": "助老",
-                               "hours": 2, "community_code": COMMUNITY})
+                               "hours": 2, "community_code": HOME})
     assert answer.status_code == status
     assert mine(client, people, "reporter")["balance"] == (40 if status == 201 else 0)
 
@@ -69,7 +69,7 @@ def test_redeem_and_hand_over(client, people, shelf):
                         json={"item_id": shelf["id"]})
     assert taken.status_code == 201 and taken.json["state"] == "reserved"
     url = f"/api/v1/supermarket/redemptions/{taken.json['id']}"
-    for role in ("reporter", "department", "planner"):  # not community workers
+    for role in ("reporter", "department", "planner", "other_dispatcher"):  # not here
         refused = client.post(f"{url}/hand-over", headers=people[role]["headers"], json={})
         assert refused.status_code == 403
     assert client.get(url, headers=people["reporter"]["headers"]).json["state"] == "reserved"
@@ -78,7 +78,7 @@ def test_redeem_and_hand_over(client, people, shelf):
     assert handed.status_code == 200 and handed.json["state"] == "handed_over"
     again = client.post(f"{url}/cancel", headers=people["reporter"]["headers"], json={})
     assert again.status_code == 409
-    items = client.get(f"/api/v1/supermarket/items?community={COMMUNITY}").json
+    items = client.get(f"/api/v1/supermarket/items?community={HOME}").json
     assert items == [{**shelf, "stock": 1}]
     assert mine(client, people, "reporter")["balance"] == 70
 
@@ -119,7 +119,7 @@ def test_cancel_by_its_owner_gives_everything_back(client, people, shelf):
 def test_reversal_and_statements_by_role(client, people):
     entry = client.post("/api/v1/points/activities", headers=people["grid_leader"]["headers"],
                         json={"user_id": people["reporter"]["user"].id, "activity": "清扫",
-                              "hours": 1, "community_code": COMMUNITY}).json
+                              "hours": 1, "community_code": HOME}).json
     url = f"/api/v1/points/entries/{entry['id']}/reversal"
     assert client.post(url, headers=people["grid_leader"]["headers"],
                        json={"reason": "x"}).status_code == 403
@@ -130,7 +130,7 @@ def test_reversal_and_statements_by_role(client, people):
     for role, status in (("reporter", 200), ("gridworker", 200), ("other_reporter", 403)):
         answer = client.get(f"/api/v1/points/users/{owner}", headers=people[role]["headers"])
         assert answer.status_code == status
-    board = client.get(f"/api/v1/points/leaderboard?community={COMMUNITY}&month=2026-11")
+    board = client.get(f"/api/v1/points/leaderboard?community={HOME}&month=2026-11")
     assert board.status_code == 200 and board.json == []
 
 

@@ -4,6 +4,7 @@ taken, done and rated."""
 
 from tests.dispatch.helpers import photo, report
 from tests.dispatch.test_service_orders import in_compound
+from tests.web.test_participation import HOME
 
 
 def test_a_rider_earns_points_and_redeems_flour(live, http, people, demo):
@@ -54,7 +55,7 @@ def test_a_resident_orders_a_property_repair(live, http, people, demo):
     def as_(name):
         return {"headers": people[name]["headers"]}
 
-    lon, lat, compound = in_compound(demo, managed=True)
+    lon, lat, compound = in_compound(demo, managed=True, community=HOME)
     made = http.post(f"{live}/api/v1/service-orders", json={
         "service": "property_repair", "description": "楼道灯不亮", "lon": lon, "lat": lat},
         **as_("reporter"))
@@ -81,7 +82,7 @@ def test_a_resident_orders_a_property_repair(live, http, people, demo):
 
 
 def test_a_dispute_meets_over_http(client, people, demo):
-    lon, lat, compound = in_compound(demo, managed=True)
+    lon, lat, compound = in_compound(demo, managed=True, community=HOME)
     made = client.post("/api/v1/service-orders", headers=people["reporter"]["headers"], json={
         "service": "mediation", "description": "楼上漏水，邻里协商", "lon": lon, "lat": lat})
     url = f"/api/v1/service-orders/{made.json['id']}/meetings"
@@ -98,3 +99,24 @@ def test_a_dispute_meets_over_http(client, people, demo):
     assert held.status_code == 201 and held.json["meetings"][0]["decisions"] == ["物业维修"]
     assert len(client.get(f"/api/v1/service-orders/{made.json['id']}",
                           headers=people["reporter"]["headers"]).json["meetings"]) == 1
+
+
+def test_staff_act_on_service_orders_of_their_own_communities_only(client, people, demo):
+    lon, lat, _ = in_compound(demo, managed=True, community="610104001001")  # another street
+    made = client.post("/api/v1/service-orders", headers=people["reporter"]["headers"], json={
+        "service": "greening", "description": "树枝挡住路灯", "lon": lon, "lat": lat}).json
+    url = f"/api/v1/service-orders/{made['id']}"
+    for step, role in (("place", "grid_leader"), ("place", "dispatcher"),
+                       ("cancel", "gridworker")):
+        refused = client.post(f"{url}/{step}", headers=people[role]["headers"],
+                              json={"reason": "x"} if step == "cancel" else {})
+        assert refused.status_code == 403, (step, role)
+    for step, role in (("place", "admin"), ("take", "admin")):
+        assert client.post(f"{url}/{step}", headers=people[role]["headers"],
+                           json={}).status_code == 200
+    wrong = client.post(f"{url}/complete", headers=people["department"]["headers"],  # zhujian
+                        json={"note": "已修剪"})
+    assert wrong.status_code == 403
+    done = client.post(f"{url}/complete", headers=people["other_department"]["headers"],
+                       json={"note": "已修剪"})
+    assert done.status_code == 200 and done.json["provider"] == "chengguan"

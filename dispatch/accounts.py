@@ -203,6 +203,20 @@ def check_order_action(db, user: User | None, order: dict, action: str,
         raise Forbidden(f"order #{order['id']} is not in one of your grids")
 
 
+def check_community(db, user: User, community_code: str | None) -> None:
+    """Refuse unless ``user`` works in the community: a gridworker or grid leader in one of its
+    grids, a dispatcher in its street (codes nest: street, community, grid); an admin anywhere.
+    Nothing is checked for ``None`` (a thing that belongs to no community)."""
+    if user.role == "admin" or community_code is None:
+        return
+    if user.role == "dispatcher":
+        mine = bool(user.street_code) and community_code.startswith(user.street_code)
+    else:
+        mine = any(grid.startswith(community_code) for grid in grids_of(db, user.gridworker_id))
+    if not mine:
+        raise Forbidden(f"community {community_code} is not one you work in")
+
+
 def grids_of(db, gridworker_id: int | None) -> set[str]:
     if gridworker_id is None:
         return set()

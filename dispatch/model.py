@@ -127,6 +127,15 @@ class Meeting:
     tasks: list[dict]
 
 
+def check_meeting(participants, tasks) -> None:
+    """A meeting has participants, and every task has a task and an owner."""
+    if not participants:
+        raise InputError("a meeting has participants", field="participants")
+    for task in tasks:
+        if not isinstance(task, dict) or not task.get("task") or not task.get("owner"):
+            raise InputError("every task has a task and an owner", field="tasks")
+
+
 @dataclass
 class WorkOrder:
     category: str
@@ -282,11 +291,7 @@ class WorkOrder:
             self._event("whistle_ended", at, whistle=whistle.number)
 
     def record_meeting(self, participants, decisions, tasks, actor, role, at) -> Meeting:
-        if not participants:
-            raise InputError("a meeting has participants", field="participants")
-        for task in tasks:
-            if not isinstance(task, dict) or not task.get("task") or not task.get("owner"):
-                raise InputError("every task has a task and an owner", field="tasks")
+        check_meeting(participants, tasks)
         meeting = Meeting(len(self.meetings) + 1, at, list(participants), list(decisions),
                           [dict(task) for task in tasks])
         self.meetings.append(meeting)

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import insert
 
 from dispatch import schema as t
+from dispatch.demo_participation import seed_participation
 from dispatch.errors import InputError
 from geo.demo import default_source
 
@@ -96,13 +97,15 @@ def _rows(path: Path):
 
 def seed_demo(service, roster_folder) -> dict | None:
     """Migrate, then — if no boundary version is active yet — import and activate the demo
-    district and load its roster. Returns what was done, or None if there was nothing to do."""
+    district, load its roster, compounds and supermarket shelves. Returns what was done, or
+    None if there was nothing to do."""
     service.db.upgrade()
     service.seed_departments()
     if service.has_active_version():
         return None
     result = service.import_boundaries(default_source(), activate=True, name="demo district")
-    return {"version": result["version"], **load_roster(service, roster_folder)}
+    return {"version": result["version"], **load_roster(service, roster_folder),
+            **seed_participation(service)}
 
 
 def seed_report_history(service, count: int, days: float = 30, seed: int = 11,

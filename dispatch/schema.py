@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -286,4 +287,125 @@ api_tokens = Table(
     Column("prefix", String(12), nullable=False),
     utc("created_at", nullable=False),
     utc("revoked_at"),
+)
+
+# --- participation: points, the points supermarket, compounds, service orders, stations -------
+
+points_accounts = Table(
+    "points_accounts", metadata,
+    # The running balance, kept beside the ledger so a conditional update can refuse to take it
+    # below zero; it always equals the sum of the person's ledger entries.
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("balance", Integer, nullable=False),
+    CheckConstraint("balance >= 0", name="ck_points_accounts_not_negative"),
+)
+
+points_ledger = Table(
+    "points_ledger", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("amount", Integer, nullable=False),
+    Column("balance_after", Integer, nullable=False),
+    Column("cause", String(20), nullable=False),  # report, me_too, activity, adjustment ...
+    Column("ref", String(64)),  # what caused it: "report:12", "redemption:3", "entry:7"
+    Column("key", String(100)),  # makes a credit happen once: "report:12"
+    Column("community_code", String(64)),
+    Column("actor", String(100), nullable=False),
+    Column("note", Text, nullable=False),
+    utc("at", nullable=False),
+    UniqueConstraint("key", name="uq_points_ledger_key"),
+    Index("ix_points_ledger_user", "user_id", "id"),
+    Index("ix_points_ledger_community_at", "community_code", "at"),
+)
+
+supermarket_items = Table(
+    "supermarket_items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("price", Integer, nullable=False),  # in points
+    Column("stock", Integer, nullable=False),
+    CheckConstraint("stock >= 0", name="ck_supermarket_items_stock"),
+    Column("community_code", String(64)),  # held by a community's supermarket ...
+    Column("station_id", String(64)),  # ... or by a station
+    Column("active", Boolean, nullable=False),
+    utc("created_at", nullable=False),
+)
+
+redemptions = Table(
+    "redemptions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", ForeignKey("supermarket_items.id"), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("state", String(20), nullable=False),  # reserved, handed_over, cancelled
+    utc("reserved_at", nullable=False),
+    utc("closed_at"),
+    Column("closed_by", String(100)),
+    Index("ix_redemptions_user", "user_id"),
+)
+
+compounds = Table(
+    "compounds", metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("community_code", String(64)),
+    Column("property_company", String(200)),  # none: no property manager
+    Column("built_year", Integer, nullable=False),
+    Column("geometry", LargeBinary, nullable=False),  # WKB, WGS84
+    Column("west", Float, nullable=False),  # the bounding box, for finding candidates
+    Column("south", Float, nullable=False),
+    Column("east", Float, nullable=False),
+    Column("north", Float, nullable=False),
+    Index("ix_compounds_box", "west", "east", "south", "north"),
+)
+
+service_orders = Table(
+    "service_orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("community_code", String(64)),
+    Column("street_code", String(64)),
+    Column("compound_code", String(64)),
+    Column("state", String(20), nullable=False),  # ordered, placed, taken, done, confirmed ...
+    Column("provider_kind", String(20)),  # property, volunteer, department, community
+    Column("provider", String(200)),
+    Column("taken_by", String(100)),
+    utc("created_at", nullable=False),
+    utc("due_at", nullable=False),
+    utc("done_at"),
+    Column("overdue", Boolean, nullable=False),
+    Column("rating", Integer),
+    Column("comment", Text),
+    Column("work_order_id", Integer),  # a dispute referred to a consultation meeting
+    Index("ix_service_orders_user", "user_id"),
+    Index("ix_service_orders_open", "state", "due_at"),
+)
+
+service_order_audit = Table(
+    "service_order_audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("service_order_id", ForeignKey("service_orders.id", ondelete="CASCADE"),
+           nullable=False),
+    utc("at", nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("action", String(30), nullable=False),
+    Column("from_state", String(20)),
+    Column("to_state", String(20)),
+    Column("note", Text, nullable=False),
+    Index("ix_service_order_audit_order", "service_order_id"),
+)
+
+station_checkins = Table(
+    "station_checkins", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("station_id", String(64), nullable=False),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    utc("at", nullable=False),
+    Index("ix_station_checkins_station", "station_id"),
 )

@@ -94,6 +94,9 @@ class Service(BoundaryVersions):
         self.group_commit: GroupCommit | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
+        # Called as hook(uow, order, action, actor, now) inside each lifecycle action's
+        # transaction, after the order changed (points are credited on verification).
+        self.order_hooks: list = []
 
     # --- people ---------------------------------------------------------------------------
 
@@ -315,6 +318,8 @@ class Service(BoundaryVersions):
                 handlers[action](order, action, actor, now, prepared=prepared, uow=uow,
                                  **kwargs)
                 uow.orders.save(order)
+                for hook in self.order_hooks:
+                    hook(uow, order, action, actor, now)
         except Exception:
             if isinstance(prepared, str):
                 (self.media / prepared).unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, text
 
 from dispatch import schema as t
 from dispatch.catalogue import load_catalogue
+from dispatch.compounds import Compounds
 from dispatch.roster import load_roster
 from dispatch.services import Service
 from dispatch.storage import Database
@@ -98,7 +99,9 @@ def toy(toy_gpkg):
 
 BACKENDS = ("sqlite", "postgresql")
 WORK_TABLES = ("outbox", "meetings", "summons", "whistles", "audit", "reports", "work_orders",
-               "api_tokens", "users")
+               "api_tokens", "users", "points_ledger", "points_accounts", "redemptions",
+               "supermarket_items", "service_order_audit", "service_orders",
+               "station_checkins")
 ROSTER_TABLES = ("gridworker_grids", "gridworkers", "dispatchers")
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 09:00 in Xi'an
 
@@ -138,6 +141,7 @@ def _seed(db: Database, catalogue, media):
     service.seed_departments()
     service.import_boundaries(default_source(), activate=True, name="demo district")
     load_roster(service, data_dir() / "roster")
+    Compounds(db).load()
     return service
 
 

@@ -65,10 +65,13 @@ def create_app(config: dict | None = None, service=None) -> Flask:
         ogc,
         open311,
         openapi,
+        participation,
         planner,
         point,
         ratelimit,
         reporter,
+        service_orders,
+        stations,
         statspage,
     )
 
@@ -76,6 +79,9 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     errors.init_app(app)
     auth.init_app(app)
     i18n.init_app(app)
+    participation.init_app(app)
+    service_orders.init_app(app)
+    stations.init_app(app)
     for module in (health, point, open311, ogc, api, openapi, assets, mappages, reporter,
                    statspage, planner):
         app.register_blueprint(module.bp)

@@ -6,6 +6,7 @@ import click
 
 from dispatch.accounts import ROLES
 from dispatch.cli import COMMANDS as DISPATCH_COMMANDS
+from dispatch.participation_cli import COMMANDS as PARTICIPATION_COMMANDS
 from dispatch.roster import seed_demo
 from geo.cli import COMMANDS as GEO_COMMANDS
 from geo.cli import reports_errors
@@ -18,7 +19,7 @@ def main():
     """gridline: grid partitioning, point resolution and dispatch for urban grid management."""
 
 
-for command in (*GEO_COMMANDS, *DISPATCH_COMMANDS):
+for command in (*GEO_COMMANDS, *DISPATCH_COMMANDS, *PARTICIPATION_COMMANDS):
     main.add_command(command)
 
 

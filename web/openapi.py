@@ -190,6 +190,87 @@ PATHS = {
     }.items()},
 }
 
+ANY_ERROR = (400, 404, 409)
+PARTICIPATION = {
+    "/api/v1/points/me": {"get": _op(
+        "my points: balance, ledger and redemptions", [_param("limit", kind="integer")],
+        secure=True)},
+    "/api/v1/points/users/{user_id}": {"get": _op(
+        "a person's points (the person or a community worker)",
+        [_param("user_id", "path", "integer"), _param("limit", kind="integer")], secure=True,
+        errors=(400, 404))},
+    "/api/v1/points/activities": {"post": _op(
+        "check in a volunteer's activity (community workers)", ok_status="201",
+        body={"application/json": {"schema": _fields(
+            "user_id", "activity", "hours", "community_code",
+            required=("user_id", "activity", "hours", "community_code"))}},
+        secure=True, errors=ANY_ERROR)},
+    "/api/v1/points/adjustments": {"post": _op(
+        "adjust a person's points with a reason (admin)", ok_status="201",
+        body={"application/json": {"schema": _fields(
+            "user_id", "amount", "reason", "community_code",
+            required=("user_id", "amount", "reason"))}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/points/entries/{entry_id}/reversal": {"post": _op(
+        "reverse a ledger entry by a new one (admin)", [_param("entry_id", "path", "integer")],
+        ok_status="201", body={"application/json": {"schema": _fields(
+            "reason", required=("reason",))}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/points/leaderboard": {"get": _op(
+        "who earned most in a community in a month", [
+            _param("community", required=True), _param("month", description="YYYY-MM"),
+            _param("limit", kind="integer")], ok=JSON_ARRAY)},
+    "/api/v1/supermarket/items": {
+        "get": _op("items of the points supermarket",
+                   [_param("community"), _param("station")], ok=JSON_ARRAY, errors=()),
+        "post": _op("put an item on the shelf (community workers)", ok_status="201",
+                    body={"application/json": {"schema": _fields(
+                        "name", "price", "stock", "community_code", "station_id",
+                        required=("name", "price", "stock"))}}, secure=True)},
+    "/api/v1/supermarket/redemptions": {"post": _op(
+        "redeem points for an item, for yourself", ok_status="201",
+        body={"application/json": {"schema": _fields("item_id", "quantity", "user_id",
+                                                     required=("item_id",))}},
+        secure=True, errors=ANY_ERROR)},
+    "/api/v1/supermarket/redemptions/{redemption_id}": {"get": _op(
+        "one redemption (its owner or a community worker)",
+        [_param("redemption_id", "path", "integer")], secure=True, errors=(404,))},
+    "/api/v1/supermarket/redemptions/{redemption_id}/{step}": {"post": _op(
+        "hand-over (a community worker confirms) or cancel (stock and points come back)",
+        [_param("redemption_id", "path", "integer"), _param("step", "path")],
+        body={"application/json": {"schema": _fields()}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/service-menu": {"get": _op("the services a community offers",
+                                        [_param("community")], ok=JSON_ARRAY, errors=())},
+    "/api/v1/service-orders": {"post": _op(
+        "order a service (点单)", ok_status="201", body={"application/json": {
+            "schema": _fields("service", "description", "lon", "lat", "crs",
+                              required=("service", "description", "lon", "lat"))}},
+        secure=True, errors=(400,))},
+    "/api/v1/service-orders/{order_id}": {"get": _op(
+        "one service order with its trail (its resident or staff)", [ORDER_ID], secure=True,
+        errors=(404,))},
+    "/api/v1/service-orders/{order_id}/{step}": {"post": _op(
+        "place (下单), take (接单), complete, confirm (rating 1-5, comment) or cancel (reason)",
+        [ORDER_ID, _param("step", "path")], body={"application/json": {"schema": _fields(
+            "note", "rating", "comment", "reason")}}, secure=True, errors=ANY_ERROR)},
+    "/api/v1/service-orders/{order_id}/meetings": {"post": _op(
+        "a consultation meeting (协商议事) on a dispute", [ORDER_ID], ok_status="201",
+        body={"application/json": {"schema": _fields("participants", "decisions", "tasks",
+                                                     required=("participants",))}},
+        secure=True, errors=ANY_ERROR)},
+    "/api/v1/compounds/coverage": {"get": _op(
+        "old compounds and the share of them with a property manager", errors=())},
+    "/api/v1/stations/near": {"get": _op(
+        "open service stations near a point, nearest first, in metres",
+        [_param("lon", required=True), _param("lat", required=True), _param("crs"),
+         _param("radius_m"), _param("services", description="comma-separated, all required"),
+         _param("all", description="1: closed stations too")], ok=JSON_ARRAY)},
+    "/api/v1/stations/{station_id}/checkins": {"post": _op(
+        "check in at a station", [_param("station_id", "path")], ok_status="201",
+        body={"application/json": {"schema": _fields()}}, secure=True)},
+    "/api/v1/stations/counts": {"get": _op(
+        "check-ins and riders' reports per station (staff)", ok=JSON_ARRAY, secure=True)},
+}
+PATHS.update(PARTICIPATION)
+
 SPEC = {
     "openapi": "3.0.3",
     "info": {"title": "gridline", "version": "1",

@@ -5,6 +5,8 @@
 ``crash``: submit the report JSON, print ``ACK <answer>`` and kill itself with SIGKILL.
 ``accept``: at START_AT (epoch seconds) try to accept each order id in JSON; print outcomes.
 ``submit``: at START_AT submit the report JSON; print the answer.
+``redeem``: at START_AT redeem the item ``item_id`` for ``user_id`` (JSON); print ``redeemed``
+or ``refused``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dispatch.catalogue import load_catalogue
 from dispatch.errors import Conflict, IllegalTransition
 from dispatch.services import Actor, Service
 from dispatch.storage import Database
+from dispatch.supermarket import Supermarket
 
 
 def main(command, url, media, start_at, payload):
@@ -44,6 +47,13 @@ def main(command, url, media, start_at, payload):
         print(json.dumps(outcomes), flush=True)
     elif command == "submit":
         print(json.dumps(service.submit_report(data)), flush=True)
+    elif command == "redeem":
+        try:
+            Supermarket(service).redeem(data["user_id"], data["item_id"], 1,
+                                        Actor(f"worker-{os.getpid()}", "reporter"))
+            print(json.dumps("redeemed"), flush=True)
+        except Conflict:
+            print(json.dumps("refused"), flush=True)
     service.db.dispose()
 
 

@@ -89,7 +89,8 @@ def test_the_openapi_document_is_valid_and_describes_every_route(app, client):
     validate(spec)
     pages = {"static", "assets.leaflet_file", "maps.live", "maps.hotspots", "maps.coverage",
              "maps.workload", "reporter.form", "reporter.status", "statspage.page",
-             "planner.versions_page", "planner.draft_page"}
+             "planner.versions_page", "planner.draft_page",
+             "participation.page", "stations.page"}
     served = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint in pages:

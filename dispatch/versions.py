@@ -22,6 +22,7 @@ from sqlalchemy import delete, insert, literal, select, update
 
 from dispatch import schema as t
 from dispatch.errors import Conflict, InputError, NotFound
+from dispatch.storage import known_id
 from geo.boundaries import BoundarySet, build_boundaries, load_boundaries
 from geo.crs import WGS84
 from geo.edits import Edited, apply_edit, replace_layer
@@ -167,6 +168,7 @@ class BoundaryVersions:
                                 district_code=district_code)
 
     def _version_row(self, version: int):
+        known_id(version, "boundary version")
         with self.db.read() as uow:
             row = uow.execute(select(t.boundary_versions).where(
                 t.boundary_versions.c.id == version)).first()

@@ -1,14 +1,14 @@
 """Report ingestion over HTTP against the real server, beside a bare JSON echo on the same stack.
 
 For each database (SQLite in a fresh instance folder, and PostgreSQL + PostGIS in a fresh
-database ``gridline_bench`` on the server of ``GRIDLINE_TEST_DATABASE_URL``, default
+database (``--database``, default ``gridline_bench``) on the server of ``GRIDLINE_TEST_DATABASE_URL``, default
 127.0.0.1:5432), ``gridline serve`` (waitress) is started and a separate load process keeps
 CONNECTIONS keep-alive connections posting reports for DURATION seconds; then the same load
 posts to a Flask ``/echo`` endpoint served by waitress with the same thread count. Printed:
 requests per second, p50 and p99 latency, failures, and whether every acknowledged report is
 in the database; the last line is ``ingest_ratio=<ours/echo>`` (the lower of the two databases).
 
-    python benchmarks/bench_http.py [--seconds 20] [--connections 32]
+    python benchmarks/bench_http.py [--seconds 20] [--connections 32] [--database NAME]
 """
 
 from __future__ import annotations
@@ -119,16 +119,16 @@ def sample_points(n=500) -> list[list[float]]:
     return shapely.get_coordinates(points.values).tolist()
 
 
-def postgres_url() -> str:
+def postgres_url(name: str) -> str:
     base = os.environ.get("GRIDLINE_TEST_DATABASE_URL",
                           "postgresql://postgres@127.0.0.1:5432/gridline_test")
     admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://"),
                           isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text("DROP DATABASE IF EXISTS gridline_bench WITH (FORCE)"))
-        connection.execute(text("CREATE DATABASE gridline_bench"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
     admin.dispose()
-    url = base.rsplit("/", 1)[0] + "/gridline_bench"
+    url = base.rsplit("/", 1)[0] + f"/{name}"
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as connection:
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
@@ -186,11 +186,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--database", default="gridline_bench",
+                        help="PostgreSQL database to (re)create for the run")
     args = parser.parse_args()
     points = sample_points()
     echo = run_echo(args.seconds, args.connections, points)
     ours = [run_backend("sqlite", None, args.seconds, args.connections, points),
-            run_backend("postgresql", postgres_url(), args.seconds, args.connections, points)]
+            run_backend("postgresql", postgres_url(args.database), args.seconds, args.connections, points)]
     for figures in ours:
         print(f"{figures['name']}: ingest_ratio={figures['rps'] / echo['rps']:.3f} "
               f"failed={figures['failed']} all_stored={str(figures['all_stored']).lower()}")

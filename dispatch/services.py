@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import shapely
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dispatch import schema as t
@@ -44,8 +44,15 @@ REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 LAYERS = ("streets", "communities", "grids", "stations", "buildings")
 PARENT = {"communities": "street_code", "grids": "community_code"}
 MAX_PAGE = 10_000
+DELIVERY_GATHER_SECONDS = 0.2
 log = logging.getLogger("gridline.dispatch")
 INSERT_REPORT = insert(t.reports).returning(t.reports.c.id)
+_g, _gg = t.gridworkers.c, t.gridworker_grids.c
+_on_duty = select(_g.id, _g.role).join(t.gridworker_grids, _gg.gridworker_id == _g.id).where(
+    _g.on_duty).order_by(_g.id)
+GRID_PEOPLE = _on_duty.where(_gg.grid_code == bindparam("grid"))
+COMMUNITY_LEADER = _on_duty.where(_gg.grid_code.like(bindparam("prefix")),
+                                  _g.role == "grid_leader")
 
 
 @dataclass(frozen=True)
@@ -263,8 +270,6 @@ class Service:
         report = _validate_report(data, self.catalogue, user_id)
         image = check_photo(photo, self.max_photo_bytes) if photo is not None else None
         key = report["idempotency_key"]
-        if key and (earlier := self._by_key(key)) is not None:
-            return earlier
         version, resolver = self.active_resolver()
         where = resolver.resolve(report["x"], report["y"], crs=report["crs"])
         category = self.catalogue.category(report["category"])
@@ -276,8 +281,11 @@ class Service:
         except IntegrityError:
             if photo_name:
                 (self.media / photo_name).unlink(missing_ok=True)
+            # A key already taken is a retry (or the same report sent twice at once): its
+            # write was rolled back whole, and the answer is the first one's. Relying on the
+            # unique key, rather than looking it up first, spares every report a query.
             if key and (earlier := self._by_key(key)) is not None:
-                return earlier  # the same report, sent twice at once: the first one won
+                return earlier
             raise
         except Exception:
             if photo_name:
@@ -334,7 +342,7 @@ class Service:
         nearby = uow.orders.open_nearby(category.code, where.lon, where.lat,
                                         category.duplicate_radius_m, since)
         if nearby:
-            order = uow.orders.get(nearby[0][0])
+            order = uow.orders.head(nearby[0][0])
             order.attach_report(SYSTEM.name, SYSTEM.role, now)
             return "attached", uow.orders.save(order)
         order = WorkOrder(category=category.code, lon=where.lon, lat=where.lat,
@@ -347,19 +355,17 @@ class Service:
 
     def _assignee(self, uow, grid_code, community_code):
         """The grid's on-duty gridworker, else its grid leader, else the community's grid
-        leaders, else the street's dispatch queue."""
-        g, gg = t.gridworkers.c, t.gridworker_grids.c
-        base = select(g.id).join(t.gridworker_grids, gg.gridworker_id == g.id).where(
-            g.on_duty).order_by(g.id)
+        leaders, else the street's dispatch queue (the lowest id first in each)."""
         if grid_code:
+            people = {}
+            for row in uow.execute(GRID_PEOPLE, {"grid": grid_code}):
+                people.setdefault(row.role, row.id)
             for role, queue in (("gridworker", "gridworker"), ("mobile", "gridworker"),
                                 ("grid_leader", "grid_leader")):
-                found = uow.execute(base.where(gg.grid_code == grid_code, g.role == role)).first()
-                if found:
-                    return found.id, queue
+                if role in people:
+                    return people[role], queue
         if community_code:
-            found = uow.execute(base.where(gg.grid_code.like(f"{community_code}%"),
-                                           g.role == "grid_leader")).first()
+            found = uow.execute(COMMUNITY_LEADER, {"prefix": f"{community_code}%"}).first()
             if found:
                 return found.id, "community"
         return None, "street"
@@ -537,9 +543,14 @@ class Service:
         else:
             self._wake.set()
 
-    def start_delivery_worker(self, interval: float = 2.0) -> threading.Thread:
+    def start_delivery_worker(self, interval: float = 2.0,
+                              gather: float = DELIVERY_GATHER_SECONDS) -> threading.Thread:
         """Deliver notifications from a background thread (woken by each change, and every
-        ``interval`` seconds for retries), so requests do not wait for them."""
+        ``interval`` seconds for retries), so requests do not wait for them.
+
+        After each round the worker rests ``gather`` seconds: under load the events of many
+        changes then leave in one round (one read, one write) instead of a round per change,
+        each of which would cost a commit and compete with intake for the database."""
         self.deliver_inline = False
 
         self._stop.clear()
@@ -552,6 +563,7 @@ class Service:
                     self.deliver()
                 except Exception:  # keep delivering later whatever one round hit
                     log.exception("notification delivery failed")
+                self._stop.wait(gather)
 
         worker = threading.Thread(target=run, name="gridline-delivery", daemon=True)
         worker.start()

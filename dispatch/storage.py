@@ -23,6 +23,7 @@ from alembic.config import Config
 from geoalchemy2 import Geography
 from pyproj import Geod
 from sqlalchemy import (
+    Float,
     and_,
     bindparam,
     cast,
@@ -143,8 +144,7 @@ class UnitOfWork:
     def lock(self, key: str) -> None:
         """Serialise writers on ``key`` (PostgreSQL advisory lock; SQLite locks the whole file)."""
         if self.is_postgres:
-            self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                                    {"k": key})
+            self.connection.execute(LOCK, {"k": key})
 
 
 ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version", "grid_code",
@@ -154,10 +154,28 @@ ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version"
                 "repair_photo", "reject_reason", "duplicate_of", "reports")
 
 
-# Statements built once, so SQLAlchemy compiles each only once.
-INSERT_ORDER = insert(t.work_orders).returning(t.work_orders.c.id)
-UPDATE_ORDER = update(t.work_orders).where(t.work_orders.c.id == bindparam("_id"),
-                                           t.work_orders.c.version == bindparam("_version"))
+# Statements built once: building one and working out its cache key costs more than running it.
+_o = t.work_orders.c
+LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:k))")
+SELECT_ORDER = select(t.work_orders).where(_o.id == bindparam("id"))
+INSERT_ORDER = insert(t.work_orders).returning(_o.id)
+UPDATE_ORDER = update(t.work_orders).where(_o.id == bindparam("_id"),
+                                           _o.version == bindparam("_version"))
+INSERT_AUDIT = insert(t.audit)
+INSERT_OUTBOX = insert(t.outbox)
+_open = and_(_o.category == bindparam("category"), _o.created_at >= bindparam("since"),
+             _o.state.not_in([str(s) for s in FINAL]))
+# PostgreSQL: the GiST-indexed geography column the migration adds; SQLite: a lon/lat box,
+# then geodesic distances in numpy.
+_here = cast(func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float),
+                                               bindparam("lat", type_=Float)), 4326), Geography)
+_distance = func.ST_Distance(literal_column("work_orders.geog"), _here).label("d")
+NEARBY_POSTGRES = select(_o.id, _distance).where(
+    _open, func.ST_DWithin(literal_column("work_orders.geog"), _here,
+                           bindparam("radius", type_=Float))).order_by("d")
+NEARBY_BOX = select(_o.id, _o.lon, _o.lat).where(
+    _open, _o.lon.between(bindparam("west"), bindparam("east")),
+    _o.lat.between(bindparam("south"), bindparam("north")))
 
 
 class OrderRepository:
@@ -169,11 +187,19 @@ class OrderRepository:
         self._loaded: dict[int, tuple] = {}  # whistles and meetings as loaded, by order id
 
     def get(self, order_id) -> WorkOrder:
+        return self._load(self._row(order_id))
+
+    def head(self, order_id) -> WorkOrder:
+        """The order without its whistles and meetings, for a change that touches neither (a
+        "me too" report): saving it leaves the stored ones as they are."""
+        return self._order(self._row(order_id))
+
+    def _row(self, order_id):
         known_id(order_id, "work order")
-        row = self.c.execute(select(t.work_orders).where(t.work_orders.c.id == order_id)).first()
+        row = self.c.execute(SELECT_ORDER, {"id": order_id}).first()
         if row is None:
             raise NotFound(f"no work order #{order_id}")
-        return self._load(row)
+        return row
 
     def add(self, order: WorkOrder) -> WorkOrder:
         values = {f: getattr(order, f) for f in ORDER_FIELDS}
@@ -208,21 +234,15 @@ class OrderRepository:
                     since: datetime) -> list[tuple[int, float]]:
         """Open orders of ``category`` created since ``since`` within ``radius_m`` metres:
         (id, distance in m), nearest first."""
-        c = t.work_orders.c
-        open_filter = and_(c.category == category, c.created_at >= since,
-                           c.state.not_in([str(s) for s in FINAL]))
-        if self.is_postgres:  # the GiST-indexed geography column the migration adds
-            here = cast(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), Geography)
-            geog = literal_column("work_orders.geog")
-            distance = func.ST_Distance(geog, here).label("d")
-            rows = self.c.execute(select(c.id, distance).where(
-                open_filter, func.ST_DWithin(geog, here, radius_m)).order_by("d"))
+        if self.is_postgres:
+            rows = self.c.execute(NEARBY_POSTGRES, {"category": category, "since": since,
+                                                    "lon": lon, "lat": lat, "radius": radius_m})
             return [(r.id, float(r.d)) for r in rows]
         dlat = radius_m / METRES_PER_DEGREE_LAT
         dlon = dlat / max(np.cos(np.radians(lat)), 1e-6)
-        rows = self.c.execute(select(c.id, c.lon, c.lat).where(
-            open_filter, c.lon.between(lon - dlon, lon + dlon),
-            c.lat.between(lat - dlat, lat + dlat))).all()
+        rows = self.c.execute(NEARBY_BOX, {"category": category, "since": since,
+                                           "west": lon - dlon, "east": lon + dlon,
+                                           "south": lat - dlat, "north": lat + dlat}).all()
         if not rows:
             return []
         ids, lons, lats = (np.array(v) for v in zip(*rows, strict=True))
@@ -278,10 +298,13 @@ class OrderRepository:
 
     # --- mapping --------------------------------------------------------------------------
 
-    def _load(self, row) -> WorkOrder:
+    def _order(self, row) -> WorkOrder:
         data = {f: getattr(row, f) for f in ORDER_FIELDS}
         data["state"] = State(data["state"])
-        order = WorkOrder(id=row.id, **data)
+        return WorkOrder(id=row.id, **data)
+
+    def _load(self, row) -> WorkOrder:
+        order = self._order(row)
         parts: dict[int, list[Summons]] = {}
         for s in self.c.execute(select(t.summons).where(t.summons.c.work_order_id == row.id)
                                 .order_by(t.summons.c.whistle, t.summons.c.department)):
@@ -303,14 +326,14 @@ class OrderRepository:
         """Audit entries and events are appended; whistles and meetings, when they changed, are
         rewritten whole (safe: the version check above admits one writer per order)."""
         if order.new_audit:
-            self.c.execute(insert(t.audit), [
+            self.c.execute(INSERT_AUDIT, [
                 {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
                  "action": a.action, "from_state": a.from_state and str(a.from_state),
                  "to_state": a.to_state and str(a.to_state), "note": a.note}
                 for a in order.new_audit])
             order.new_audit.clear()
         if order.events:
-            self.c.execute(insert(t.outbox), [
+            self.c.execute(INSERT_OUTBOX, [
                 {"event": e.name, "work_order_id": order.id, "created_at": e.at,
                  "next_attempt_at": e.at, "attempts": 0,
                  "payload": {"event": e.name, "work_order_id": order.id,

@@ -12,6 +12,7 @@ orders carry a version number: saving an order that someone else saved first rai
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
@@ -37,7 +38,12 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: there the threads of one process queue, no more
+    fcntl = None
 
 from dispatch import schema as t
 from dispatch.errors import Conflict, NotFound
@@ -69,12 +75,13 @@ class Database:
 
     def __init__(self, url: str):
         self.url = normalise_url(url)
-        self._writers = threading.Lock() if self.url.startswith("sqlite") else nullcontext()
         if self.url.startswith("sqlite"):
+            self._writers = WriterLock(make_url(self.url).database)
             self.engine = create_engine(self.url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
+            self._writers = nullcontext()
             self.engine = create_engine(self.url, pool_pre_ping=True,
                                         connect_args={"options": "-c timezone=utc"})
 
@@ -96,9 +103,9 @@ class Database:
     def unit_of_work(self):
         """A transaction with repositories; commits on success, rolls back on any error.
 
-        On SQLite the threads of one process queue on a lock before taking the file's write
-        lock: SQLite's own busy wait sleeps in growing steps, which would stretch the slowest
-        requests to a second under load.
+        On SQLite writers queue on a :class:`WriterLock` before taking the file's write lock:
+        SQLite's own busy wait sleeps in growing steps, which would stretch the slowest requests
+        to a second under load.
         """
         with self._writers, self.engine.begin() as connection:
             yield UnitOfWork(connection, self.is_postgres)
@@ -114,6 +121,31 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class WriterLock:
+    """Where SQLite writers queue: the threads of a process on a thread lock, and processes
+    (server workers, the command line) on an exclusive lock of the file ``DATABASE-writer``;
+    both wake the next writer as soon as the last one is done."""
+
+    def __init__(self, database: str | None):
+        self._threads = threading.Lock()
+        self._path = None if database in (None, "", ":memory:") or fcntl is None else (
+            Path(database).with_name(Path(database).name + "-writer"))
+        self._file, self._pid = None, None
+
+    def __enter__(self):
+        self._threads.acquire()
+        if self._path is not None:
+            if self._pid != os.getpid():  # a forked process must open its own, or share its lock
+                self._file, self._pid = open(self._path, "ab"), os.getpid()
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *_):
+        if self._path is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
 
 
 def _sqlite_begin(connection) -> None:

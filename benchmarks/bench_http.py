@@ -1,14 +1,16 @@
 """Report ingestion over HTTP against the real server, beside a bare JSON echo on the same stack.
 
-For each database (SQLite in a fresh instance folder, and PostgreSQL + PostGIS in a fresh
-database (``--database``, default ``gridline_bench``) on the server of ``GRIDLINE_TEST_DATABASE_URL``, default
-127.0.0.1:5432), ``gridline serve`` (waitress) is started and a separate load process keeps
-CONNECTIONS keep-alive connections posting reports for DURATION seconds; then the same load
-posts to a Flask ``/echo`` endpoint served by waitress with the same thread count. Printed:
-requests per second, p50 and p99 latency, failures, and whether every acknowledged report is
-in the database; the last line is ``ingest_ratio=<ours/echo>`` (the lower of the two databases).
+First a Flask ``/echo`` endpoint, then ``gridline serve`` on SQLite (a fresh instance folder)
+and on PostgreSQL + PostGIS (a fresh database, ``--database``, on the server of
+``GRIDLINE_TEST_DATABASE_URL``, default 127.0.0.1:5432) are served by the same serving code
+(:mod:`web.serving`: waitress, THREADS threads in each of ``--workers`` processes) and loaded
+for ``--seconds`` by CONNECTIONS keep-alive connections, each posting its next report as soon as
+the last is answered. Printed for each: acknowledged requests per second, p50 and p99 latency,
+failures (by status), and whether every acknowledged report is in the database; the last line
+is ``ingest_ratio=<ours/echo>`` (the lower of the two databases).
 
-    python benchmarks/bench_http.py [--seconds 20] [--connections 32] [--database NAME]
+    python benchmarks/bench_http.py [--seconds 20] [--connections 32] [--workers 2]
+                                    [--database gridline_bench]
 """
 
 from __future__ import annotations

@@ -126,25 +126,30 @@ class Database:
 class WriterLock:
     """Where SQLite writers queue: the threads of a process on a thread lock, and processes
     (server workers, the command line) on an exclusive lock of the file ``DATABASE-writer``;
-    both wake the next writer as soon as the last one is done."""
+    both wake the next writer as soon as the last one is done. The file is opened for each
+    write, so a forked process never shares its lock with its parent."""
 
     def __init__(self, database: str | None):
         self._threads = threading.Lock()
         self._path = None if database in (None, "", ":memory:") or fcntl is None else (
-            Path(database).with_name(Path(database).name + "-writer"))
-        self._file, self._pid = None, None
+            database + "-writer")
+        self._fd = None
 
     def __enter__(self):
         self._threads.acquire()
         if self._path is not None:
-            if self._pid != os.getpid():  # a forked process must open its own, or share its lock
-                self._file, self._pid = open(self._path, "ab"), os.getpid()
-            fcntl.flock(self._file, fcntl.LOCK_EX)
+            try:
+                self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self.__exit__()
+                raise
         return self
 
     def __exit__(self, *_):
-        if self._path is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
+        if self._fd is not None:
+            os.close(self._fd)  # which releases the file lock
+            self._fd = None
         self._threads.release()
 
 
@@ -190,6 +195,7 @@ ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version"
 _o = t.work_orders.c
 LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:k))")
 SELECT_ORDER = select(t.work_orders).where(_o.id == bindparam("id"))
+SELECT_ORDER_LOCKED = SELECT_ORDER.with_for_update()
 INSERT_ORDER = insert(t.work_orders).returning(_o.id)
 UPDATE_ORDER = update(t.work_orders).where(_o.id == bindparam("_id"),
                                            _o.version == bindparam("_version"))
@@ -223,12 +229,13 @@ class OrderRepository:
 
     def head(self, order_id) -> WorkOrder:
         """The order without its whistles and meetings, for a change that touches neither (a
-        "me too" report): saving it leaves the stored ones as they are."""
-        return self._order(self._row(order_id))
+        "me too" report): saving it leaves the stored ones as they are. Its row stays locked
+        until the transaction ends, so concurrent changes queue instead of conflicting."""
+        return self._order(self._row(order_id, SELECT_ORDER_LOCKED))
 
-    def _row(self, order_id):
+    def _row(self, order_id, statement=SELECT_ORDER):
         known_id(order_id, "work order")
-        row = self.c.execute(SELECT_ORDER, {"id": order_id}).first()
+        row = self.c.execute(statement, {"id": order_id}).first()
         if row is None:
             raise NotFound(f"no work order #{order_id}")
         return row

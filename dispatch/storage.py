@@ -201,8 +201,9 @@ UPDATE_ORDER = update(t.work_orders).where(_o.id == bindparam("_id"),
                                            _o.version == bindparam("_version"))
 INSERT_AUDIT = insert(t.audit)
 INSERT_OUTBOX = insert(t.outbox)
+# The final states written into the SQL: a list of parameters would be rendered anew each time.
 _open = and_(_o.category == bindparam("category"), _o.created_at >= bindparam("since"),
-             _o.state.not_in([str(s) for s in FINAL]))
+             _o.state.not_in([literal_column(f"'{s}'") for s in sorted(FINAL)]))
 # PostgreSQL: the GiST-indexed geography column the migration adds; SQLite: a lon/lat box,
 # then geodesic distances in numpy.
 _here = cast(func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float),

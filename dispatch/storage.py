@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 
 try:
     import fcntl
@@ -54,6 +56,11 @@ GEOD = Geod(ellps="WGS84")
 METRES_PER_DEGREE_LAT = 110_574.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+# PostgreSQL connections kept open: one for each request thread of a server process and its
+# background threads. A connection beyond the pool is closed when given back, and opening a new
+# one costs more than taking a report.
+POOL_SIZE = 40
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def known_id(value, what: str) -> int:
@@ -82,8 +89,10 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self._writers = nullcontext()
-            self.engine = create_engine(self.url, pool_pre_ping=True,
+            self.engine = create_engine(self.url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE,
                                         connect_args={"options": "-c timezone=utc"})
+            event.listen(self.engine, "checkin", _postgres_checkin)
+            event.listen(self.engine, "checkout", _postgres_checkout)
 
     @property
     def is_postgres(self) -> bool:
@@ -151,6 +160,23 @@ class WriterLock:
             os.close(self._fd)  # which releases the file lock
             self._fd = None
         self._threads.release()
+
+
+def _postgres_checkin(_dbapi_connection, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _postgres_checkout(dbapi_connection, record, _proxy) -> None:
+    """Ping a connection that lay idle a while before handing it out; a dead one (the server
+    restarted) is replaced. A connection in steady use is not pinged: under load that ping would
+    be one more round trip for every request."""
+    if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError("the database connection was lost") from exc
 
 
 def _sqlite_begin(connection) -> None:

@@ -31,7 +31,7 @@ import shapely
 from sqlalchemy import create_engine, func, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
-THREADS = 8
+THREADS = 16
 WORKERS = 2
 PROCESSES = 4
 # The load generator shares the machine with the server, so it is kept light: a few processes,

@@ -9,6 +9,7 @@ the socket is shared.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -24,6 +25,9 @@ def serve(make_app: Callable[[int], object], host: str, port: int, threads: int,
           workers: int = 1, ident: str | None = None) -> None:
     """Serve ``make_app(worker_number)`` on ``host:port`` with ``threads`` threads in each of
     ``workers`` processes; returns when the server stops (SIGTERM or Ctrl-C)."""
+    # Waitress warns once for every request that waits for a thread: under load that is a line
+    # per request, written by the one thread that reads and writes every connection.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     options = {**WAITRESS, "threads": threads, **({"ident": ident} if ident else {})}
     if workers <= 1:
         waitress_serve(make_app(0), host=host, port=port, **options)

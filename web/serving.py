@@ -54,13 +54,15 @@ def serve(make_app: Callable[[int], object], host: str, port: int, threads: int,
 
 
 def _supervise(children: list[int]) -> None:
-    """Wait until a worker ends or the parent is told to stop, then stop them all."""
+    """Wait until a worker ends or the parent is told to stop, then stop them all (a worker that
+    ended by itself makes the server exit with an error)."""
     def stop(_signum, _frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        os.wait()
+        pid, _status = os.wait()
+        raise SystemExit(f"worker process {pid} stopped; stopping the others")
     except KeyboardInterrupt:
         pass
     finally:

@@ -105,9 +105,9 @@ def wait_until_ready(base: str, server) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and server.poll() is None:
         try:
-            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+            if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still busy starting
             pass
         time.sleep(0.3)
     raise AssertionError("the server did not start")

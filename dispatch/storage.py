@@ -388,18 +388,23 @@ class OrderRepository:
         self._loaded[order.id] = copy.deepcopy((order.whistles, order.meetings))
         return order
 
+    def _insert(self, statement, rows: list[dict]) -> None:
+        """One row is sent as a plain statement: psycopg sends a list of rows through its
+        pipeline, which costs more than the row."""
+        self.c.execute(statement, rows[0] if len(rows) == 1 else rows)
+
     def _write_children(self, order: WorkOrder) -> None:
         """Audit entries and events are appended; whistles and meetings, when they changed, are
         rewritten whole (safe: the version check above admits one writer per order)."""
         if order.new_audit:
-            self.c.execute(INSERT_AUDIT, [
+            self._insert(INSERT_AUDIT, [
                 {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
                  "action": a.action, "from_state": a.from_state and str(a.from_state),
                  "to_state": a.to_state and str(a.to_state), "note": a.note}
                 for a in order.new_audit])
             order.new_audit.clear()
         if order.events:
-            self.c.execute(INSERT_OUTBOX, [
+            self._insert(INSERT_OUTBOX, [
                 {"event": e.name, "work_order_id": order.id, "created_at": e.at,
                  "next_attempt_at": e.at, "attempts": 0,
                  "payload": {"event": e.name, "work_order_id": order.id,

@@ -44,7 +44,7 @@ from sqlalchemy.exc import DisconnectionError
 
 try:
     import fcntl
-except ImportError:  # not on Windows: there the threads of one process queue, no more
+except ImportError:  # Windows: there only the threads of one process queue
     fcntl = None
 
 from dispatch import schema as t

@@ -44,15 +44,14 @@ def serve_command(host, port, threads, workers):
         app = _app()
         _set_up(app)
         app.extensions["gridline"].active_resolver()  # loaded now, not by the first request
-        make_app = lambda _number: app  # noqa: E731
     else:  # set up once, then let each worker build its own app
-        setup = _app({"DELIVERY_WORKER": False, "GROUP_COMMIT": False})
-        _set_up(setup)
-        setup.extensions["gridline"].db.dispose()
-        make_app = _worker_app
+        app = _app({"DELIVERY_WORKER": False, "GROUP_COMMIT": False})
+        _set_up(app)
+        app.extensions["gridline"].db.dispose()
     click.echo(f"gridline serving on http://{host}:{port}/ (Open311 at /open311/v2/, OGC API "
                "at /ogc/, point lookup at /point/4326/LON,LAT)")
-    serve(make_app, host, port, threads, workers, ident="gridline")
+    serve((lambda _number: app) if workers == 1 else _worker_app, host, port, threads, workers,
+          ident="gridline")
 
 
 def _set_up(app) -> None:

@@ -1,14 +1,16 @@
 """Report ingestion over HTTP against the real server, beside a bare JSON echo on the same stack.
 
-For each database (SQLite in a fresh instance folder, and PostgreSQL + PostGIS in a fresh
-database ``gridline_bench`` on the server of ``GRIDLINE_TEST_DATABASE_URL``, default
-127.0.0.1:5432), ``gridline serve`` (waitress) is started and a separate load process keeps
-CONNECTIONS keep-alive connections posting reports for DURATION seconds; then the same load
-posts to a Flask ``/echo`` endpoint served by waitress with the same thread count. Printed:
-requests per second, p50 and p99 latency, failures, and whether every acknowledged report is
-in the database; the last line is ``ingest_ratio=<ours/echo>`` (the lower of the two databases).
+First a Flask ``/echo`` endpoint, then ``gridline serve`` on SQLite (a fresh instance folder)
+and on PostgreSQL + PostGIS (a fresh database, ``--database``, on the server of
+``GRIDLINE_TEST_DATABASE_URL``, default 127.0.0.1:5432) are served by the same serving code
+(:mod:`web.serving`: waitress, THREADS threads in each of ``--workers`` processes) and loaded
+for ``--seconds`` by CONNECTIONS keep-alive connections, each posting its next report as soon as
+the last is answered. Printed for each: acknowledged requests per second, p50 and p99 latency,
+failures (by status), and whether every acknowledged report is in the database; the last line
+is ``ingest_ratio=<ours/echo>`` (the lower of the two databases).
 
-    python benchmarks/bench_http.py [--seconds 20] [--connections 32]
+    python benchmarks/bench_http.py [--seconds 20] [--connections 32] [--workers 2]
+                                    [--database gridline_bench]
 """
 
 from __future__ import annotations
@@ -22,52 +24,98 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections import Counter
 from pathlib import Path
 
 import shapely
 from sqlalchemy import create_engine, func, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
-THREADS = 8
+THREADS = 16
+WORKERS = 2
+PROCESSES = 4
+# The load generator shares the machine with the server, so it is kept light: a few processes,
+# each driving its share of keep-alive connections from one selector loop, with every request's
+# bytes built before the clock starts. Each connection sends its next report as soon as the
+# answer to the last one is in (a closed loop), and every answer is read whole.
 LOAD = textwrap.dedent('''
-    import json, random, sys, threading, time
-    import requests
-    url, seconds, connections, kind = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    import json, random, selectors, socket, sys, time
+    host, port, path, seconds, connections, kind, first = sys.argv[1:8]
+    seconds, connections, first = float(seconds), int(connections), int(first)
     points = json.loads(sys.stdin.read())
     categories = ["garbage", "noise", "streetlight", "water_leak", "illegal_parking"]
-    results, lock = [], threading.Lock()
-    stop_at = time.perf_counter() + seconds
-    def worker(n):
-        rng = random.Random(n)
-        session = requests.Session()
-        mine, i = [], 0
-        while time.perf_counter() < stop_at:
-            lon, lat = points[rng.randrange(len(points))]
-            body = {"category": categories[rng.randrange(5)], "description": "bench",
-                    "lon": lon, "lat": lat, "idempotency_key": f"{kind}-{n}-{i}"}
-            started = time.perf_counter()
+    def request(n, i, rng):
+        lon, lat = points[rng.randrange(len(points))]
+        body = json.dumps({"category": categories[rng.randrange(5)], "description": "bench",
+                           "lon": lon, "lat": lat, "idempotency_key": f"{kind}-{n}-{i}"})
+        return (f"POST {path} HTTP/1.1\\r\\nHost: {host}:{port}\\r\\n"
+                f"Content-Type: application/json\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n"
+                f"{body}").encode()
+    class Connection:
+        def __init__(self, n):
+            self.n, self.i, self.rng = n, 0, random.Random(n)
+            self.sock = socket.create_connection((host, int(port)))
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.queue = [request(n, i, self.rng) for i in range(QUEUE)]
+        def send(self):
+            self.buffer, self.started = b"", time.perf_counter()
+            self.sock.sendall(self.queue[self.i % QUEUE])
+            self.i += 1
+        def answer(self):
+            """(status, seconds) once a whole answer is in, else None."""
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            self.buffer += chunk
+            head, sep, body = self.buffer.partition(b"\\r\\n\\r\\n")
+            if not sep:
+                return None
+            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\\r\\n")
+                          if line.lower().startswith(b"content-length:"))
+            if len(body) < length:
+                return None
+            return int(head.split(b" ", 2)[1]), time.perf_counter() - self.started
+    QUEUE = 4000  # distinct requests per connection; keys stay unique while i < QUEUE
+    open_ = [Connection(n) for n in range(first, first + connections)]
+    selector = selectors.DefaultSelector()
+    for c in open_:
+        selector.register(c.sock, selectors.EVENT_READ, c)
+    results, stop_at = [], time.perf_counter() + seconds
+    for c in open_:
+        c.send()
+    busy = len(open_)
+    while busy:
+        for key, _ in selector.select(timeout=30):
+            c = key.data
             try:
-                status = session.post(url, json=body, timeout=30).status_code
-            except requests.RequestException:
-                status = 0
-            mine.append((time.perf_counter() - started, status))
-            i += 1
-        with lock:
-            results.extend(mine)
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(connections)]
-    for thread in threads: thread.start()
-    for thread in threads: thread.join()
+                done = c.answer()
+            except OSError:
+                done = (0, time.perf_counter() - c.started)
+            if done is None:
+                continue
+            results.append(done)
+            if done[0] == 0 or time.perf_counter() >= stop_at or c.i >= QUEUE:
+                selector.unregister(c.sock)
+                c.sock.close()
+                busy -= 1
+            else:
+                c.send()
     print(json.dumps(results))
 ''')
 ECHO = textwrap.dedent('''
     import sys
     from flask import Flask, jsonify, request
-    from waitress import serve
-    app = Flask(__name__)
-    @app.post("/echo")
-    def echo():
-        return jsonify(request.get_json()), 201
-    serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=int(sys.argv[2]))
+    from web.serving import serve
+    def make_app(_number):
+        app = Flask(__name__)
+        @app.get("/echo")
+        def ready():
+            return jsonify({})
+        @app.post("/echo")
+        def echo():
+            return jsonify(request.get_json()), 201
+        return app
+    serve(make_app, "127.0.0.1", int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
 ''')
 
 
@@ -91,11 +139,25 @@ def wait_ready(url: str, seconds: float = 120) -> None:
     raise RuntimeError(f"{url} did not become ready")
 
 
-def load(url, seconds, connections, kind, points) -> list[tuple[float, int]]:
-    done = subprocess.run([sys.executable, "-c", LOAD, url, str(seconds), str(connections),
-                           kind], input=json.dumps(points), capture_output=True, text=True,
-                          check=True)
-    return [tuple(r) for r in json.loads(done.stdout)]
+def load(port, path, seconds, connections, kind, points) -> list[tuple[float, int]]:
+    """(seconds, status) of every request, from PROCESSES generator processes sharing the
+    connections."""
+    share = [connections // PROCESSES + (i < connections % PROCESSES) for i in range(PROCESSES)]
+    starts = [sum(share[:i]) for i in range(PROCESSES)]
+    runs = [subprocess.Popen([sys.executable, "-c", LOAD, "127.0.0.1", str(port), path,
+                              str(seconds), str(n), kind, str(first)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for n, first in zip(share, starts, strict=True) if n]
+    for run in runs:
+        run.stdin.write(json.dumps(points))
+        run.stdin.close()
+    results = []
+    for run in runs:
+        out = run.stdout.read()
+        if run.wait() != 0:
+            raise RuntimeError("a load process failed")
+        results += [(r[1], r[0]) for r in json.loads(out)]
+    return results
 
 
 def summary(name, results, seconds) -> dict:
@@ -105,8 +167,10 @@ def summary(name, results, seconds) -> dict:
                "failed": len(results) - len(ok), "rps": len(ok) / seconds,
                "p50_ms": 1000 * latencies[len(latencies) // 2],
                "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+    failures = Counter(r[1] for r in results if r[1] not in (200, 201))
     print(f"{name:22} {figures['rps']:8.1f} req/s   p50 {figures['p50_ms']:7.1f} ms   "
-          f"p99 {figures['p99_ms']:7.1f} ms   failed {figures['failed']}")
+          f"p99 {figures['p99_ms']:7.1f} ms   failed {figures['failed']}"
+          + "".join(f", {n} × {'no answer' if s == 0 else s}" for s, n in failures.items()))
     return figures
 
 
@@ -119,16 +183,16 @@ def sample_points(n=500) -> list[list[float]]:
     return shapely.get_coordinates(points.values).tolist()
 
 
-def postgres_url() -> str:
+def postgres_url(name: str) -> str:
     base = os.environ.get("GRIDLINE_TEST_DATABASE_URL",
                           "postgresql://postgres@127.0.0.1:5432/gridline_test")
     admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://"),
                           isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text("DROP DATABASE IF EXISTS gridline_bench WITH (FORCE)"))
-        connection.execute(text("CREATE DATABASE gridline_bench"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
     admin.dispose()
-    url = base.rsplit("/", 1)[0] + "/gridline_bench"
+    url = base.rsplit("/", 1)[0] + f"/{name}"
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as connection:
         connection.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
@@ -146,19 +210,19 @@ def stored_reports(url: str) -> int:
     return count
 
 
-def run_backend(name, database_url, seconds, connections, points) -> dict:
+def run_backend(name, database_url, seconds, connections, workers, points) -> dict:
     instance = tempfile.mkdtemp(prefix="gridline-bench-")
     database_url = database_url or f"sqlite:///{instance}/gridline.db"
     port = free_port()
     env = {**os.environ, "GRIDLINE_INSTANCE": instance, "GRIDLINE_DATABASE_URL": database_url,
            "GRIDLINE_REPORT_RATE_LIMIT": "100000000 per minute"}
     server = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port),
-                               "--threads", str(THREADS)], env=env, cwd=ROOT,
+                               "--threads", str(THREADS), "--workers", str(workers)],
+                              env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz")
-        results = load(f"http://127.0.0.1:{port}/api/v1/reports", seconds, connections, name,
-                       points)
+        results = load(port, "/api/v1/reports", seconds, connections, name, points)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -169,13 +233,14 @@ def run_backend(name, database_url, seconds, connections, points) -> dict:
     return figures
 
 
-def run_echo(seconds, connections, points) -> dict:
+def run_echo(seconds, connections, workers, points) -> dict:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", ECHO, str(port), str(THREADS)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-c", ECHO, str(port), str(THREADS),
+                               str(workers)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1.5)
-        results = load(f"http://127.0.0.1:{port}/echo", seconds, connections, "echo", points)
+        wait_ready(f"http://127.0.0.1:{port}/echo")
+        results = load(port, "/echo", seconds, connections, "echo", points)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -186,11 +251,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=WORKERS,
+                        help="server processes, for gridline and the echo alike")
+    parser.add_argument("--database", default="gridline_bench",
+                        help="PostgreSQL database to (re)create for the run")
     args = parser.parse_args()
     points = sample_points()
-    echo = run_echo(args.seconds, args.connections, points)
-    ours = [run_backend("sqlite", None, args.seconds, args.connections, points),
-            run_backend("postgresql", postgres_url(), args.seconds, args.connections, points)]
+    echo = run_echo(args.seconds, args.connections, args.workers, points)
+    ours = [run_backend("sqlite", None, args.seconds, args.connections, args.workers, points),
+            run_backend("postgresql", postgres_url(args.database), args.seconds,
+                        args.connections, args.workers, points)]
     for figures in ours:
         print(f"{figures['name']}: ingest_ratio={figures['rps'] / echo['rps']:.3f} "
               f"failed={figures['failed']} all_stored={str(figures['all_stored']).lower()}")

@@ -34,7 +34,8 @@ class LogNotifier(Notifier):
     """Writes each event to the ``gridline.notify`` log as one JSON line."""
 
     def send(self, payload: dict) -> None:
-        log.info(json.dumps(payload, ensure_ascii=False, sort_keys=True))
+        if log.isEnabledFor(logging.INFO):
+            log.info(json.dumps(payload, ensure_ascii=False, sort_keys=True))
 
 
 class WebhookNotifier(Notifier):

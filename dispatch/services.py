@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dispatch import schema as t
@@ -38,8 +38,15 @@ MAX_NAME = 100
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 MAX_PAGE = 10_000
+DELIVERY_GATHER_SECONDS = 0.2
 log = logging.getLogger("gridline.dispatch")
 INSERT_REPORT = insert(t.reports).returning(t.reports.c.id)
+_g, _gg = t.gridworkers.c, t.gridworker_grids.c
+_on_duty = select(_g.id, _g.role).join(t.gridworker_grids, _gg.gridworker_id == _g.id).where(
+    _g.on_duty).order_by(_g.id)
+GRID_PEOPLE = _on_duty.where(_gg.grid_code == bindparam("grid"))
+COMMUNITY_LEADER = _on_duty.where(_gg.grid_code.like(bindparam("prefix")),
+                                  _g.role == "grid_leader")
 
 
 @dataclass(frozen=True)
@@ -179,8 +186,6 @@ class Service(BoundaryVersions):
         report = _validate_report(data, self.catalogue, user_id)
         image = check_photo(photo, self.max_photo_bytes) if photo is not None else None
         key = report["idempotency_key"]
-        if key and (earlier := self._by_key(key)) is not None:
-            return earlier
         version, resolver = self.active_resolver()
         where = resolver.resolve(report["x"], report["y"], crs=report["crs"])
         category = self.catalogue.category(report["category"])
@@ -192,8 +197,11 @@ class Service(BoundaryVersions):
         except IntegrityError:
             if photo_name:
                 (self.media / photo_name).unlink(missing_ok=True)
+            # A key already taken is a retry (or the same report sent twice at once): its
+            # write was rolled back whole, and the answer is the first one's. Relying on the
+            # unique key, rather than looking it up first, spares every report a query.
             if key and (earlier := self._by_key(key)) is not None:
-                return earlier  # the same report, sent twice at once: the first one won
+                return earlier
             raise
         except Exception:
             if photo_name:
@@ -250,7 +258,7 @@ class Service(BoundaryVersions):
         nearby = uow.orders.open_nearby(category.code, where.lon, where.lat,
                                         category.duplicate_radius_m, since)
         if nearby:
-            order = uow.orders.get(nearby[0][0])
+            order = uow.orders.head(nearby[0][0])
             order.attach_report(SYSTEM.name, SYSTEM.role, now)
             return "attached", uow.orders.save(order)
         order = WorkOrder(category=category.code, lon=where.lon, lat=where.lat,
@@ -263,19 +271,17 @@ class Service(BoundaryVersions):
 
     def _assignee(self, uow, grid_code, community_code):
         """The grid's on-duty gridworker, else its grid leader, else the community's grid
-        leaders, else the street's dispatch queue."""
-        g, gg = t.gridworkers.c, t.gridworker_grids.c
-        base = select(g.id).join(t.gridworker_grids, gg.gridworker_id == g.id).where(
-            g.on_duty).order_by(g.id)
+        leaders, else the street's dispatch queue (the lowest id first in each)."""
         if grid_code:
+            people = {}
+            for row in uow.execute(GRID_PEOPLE, {"grid": grid_code}):
+                people.setdefault(row.role, row.id)
             for role, queue in (("gridworker", "gridworker"), ("mobile", "gridworker"),
                                 ("grid_leader", "grid_leader")):
-                found = uow.execute(base.where(gg.grid_code == grid_code, g.role == role)).first()
-                if found:
-                    return found.id, queue
+                if role in people:
+                    return people[role], queue
         if community_code:
-            found = uow.execute(base.where(gg.grid_code.like(f"{community_code}%"),
-                                           g.role == "grid_leader")).first()
+            found = uow.execute(COMMUNITY_LEADER, {"prefix": f"{community_code}%"}).first()
             if found:
                 return found.id, "community"
         return None, "street"
@@ -455,9 +461,14 @@ class Service(BoundaryVersions):
         else:
             self._wake.set()
 
-    def start_delivery_worker(self, interval: float = 2.0) -> threading.Thread:
+    def start_delivery_worker(self, interval: float = 2.0,
+                              gather: float = DELIVERY_GATHER_SECONDS) -> threading.Thread:
         """Deliver notifications from a background thread (woken by each change, and every
-        ``interval`` seconds for retries), so requests do not wait for them."""
+        ``interval`` seconds for retries), so requests do not wait for them.
+
+        After each round the worker rests ``gather`` seconds: under load the events of many
+        changes then leave in one round (one read, one write) instead of a round per change,
+        each of which would cost a commit and compete with intake for the database."""
         self.deliver_inline = False
 
         self._stop.clear()
@@ -470,6 +481,7 @@ class Service(BoundaryVersions):
                     self.deliver()
                 except Exception:  # keep delivering later whatever one round hit
                     log.exception("notification delivery failed")
+                self._stop.wait(gather)
 
         worker = threading.Thread(target=run, name="gridline-delivery", daemon=True)
         worker.start()

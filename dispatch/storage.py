@@ -12,7 +12,9 @@ orders carry a version number: saving an order that someone else saved first rai
 from __future__ import annotations
 
 import copy
+import os
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from alembic.config import Config
 from geoalchemy2 import Geography
 from pyproj import Geod
 from sqlalchemy import (
+    Float,
     and_,
     bindparam,
     cast,
@@ -36,7 +39,13 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
+
+try:
+    import fcntl
+except ImportError:  # Windows: there only the threads of one process queue
+    fcntl = None
 
 from dispatch import schema as t
 from dispatch.errors import Conflict, NotFound
@@ -47,6 +56,11 @@ GEOD = Geod(ellps="WGS84")
 METRES_PER_DEGREE_LAT = 110_574.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+# PostgreSQL connections kept open: one for each request thread of a server process and its
+# background threads. A connection beyond the pool is closed when given back, and opening a new
+# one costs more than taking a report.
+POOL_SIZE = 40
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 def known_id(value, what: str) -> int:
@@ -68,14 +82,17 @@ class Database:
 
     def __init__(self, url: str):
         self.url = normalise_url(url)
-        self._writers = threading.Lock() if self.url.startswith("sqlite") else nullcontext()
         if self.url.startswith("sqlite"):
+            self._writers = WriterLock(make_url(self.url).database)
             self.engine = create_engine(self.url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True,
+            self._writers = nullcontext()
+            self.engine = create_engine(self.url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE,
                                         connect_args={"options": "-c timezone=utc"})
+            event.listen(self.engine, "checkin", _postgres_checkin)
+            event.listen(self.engine, "checkout", _postgres_checkout)
 
     @property
     def is_postgres(self) -> bool:
@@ -95,9 +112,9 @@ class Database:
     def unit_of_work(self):
         """A transaction with repositories; commits on success, rolls back on any error.
 
-        On SQLite the threads of one process queue on a lock before taking the file's write
-        lock: SQLite's own busy wait sleeps in growing steps, which would stretch the slowest
-        requests to a second under load.
+        On SQLite writers queue on a :class:`WriterLock` before taking the file's write lock:
+        SQLite's own busy wait sleeps in growing steps, which would stretch the slowest requests
+        to a second under load.
         """
         with self._writers, self.engine.begin() as connection:
             yield UnitOfWork(connection, self.is_postgres)
@@ -113,6 +130,53 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class WriterLock:
+    """Where SQLite writers queue: the threads of a process on a thread lock, and processes
+    (server workers, the command line) on an exclusive lock of the file ``DATABASE-writer``;
+    both wake the next writer as soon as the last one is done. The file is opened for each
+    write, so a forked process never shares its lock with its parent."""
+
+    def __init__(self, database: str | None):
+        self._threads = threading.Lock()
+        self._path = None if database in (None, "", ":memory:") or fcntl is None else (
+            database + "-writer")
+        self._fd = None
+
+    def __enter__(self):
+        self._threads.acquire()
+        if self._path is not None:
+            try:
+                self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self.__exit__()
+                raise
+        return self
+
+    def __exit__(self, *_):
+        if self._fd is not None:
+            os.close(self._fd)  # which releases the file lock
+            self._fd = None
+        self._threads.release()
+
+
+def _postgres_checkin(_dbapi_connection, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _postgres_checkout(dbapi_connection, record, _proxy) -> None:
+    """Ping a connection that lay idle a while before handing it out; a dead one (the server
+    restarted) is replaced. A connection in steady use is not pinged: under load that ping would
+    be one more round trip for every request."""
+    if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError("the database connection was lost") from exc
 
 
 def _sqlite_begin(connection) -> None:
@@ -143,8 +207,7 @@ class UnitOfWork:
     def lock(self, key: str) -> None:
         """Serialise writers on ``key`` (PostgreSQL advisory lock; SQLite locks the whole file)."""
         if self.is_postgres:
-            self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                                    {"k": key})
+            self.connection.execute(LOCK, {"k": key})
 
 
 ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version", "grid_code",
@@ -154,10 +217,30 @@ ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version"
                 "repair_photo", "reject_reason", "duplicate_of", "reports")
 
 
-# Statements built once, so SQLAlchemy compiles each only once.
-INSERT_ORDER = insert(t.work_orders).returning(t.work_orders.c.id)
-UPDATE_ORDER = update(t.work_orders).where(t.work_orders.c.id == bindparam("_id"),
-                                           t.work_orders.c.version == bindparam("_version"))
+# Statements built once: building one and working out its cache key costs more than running it.
+_o = t.work_orders.c
+LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:k))")
+SELECT_ORDER = select(t.work_orders).where(_o.id == bindparam("id"))
+SELECT_ORDER_LOCKED = SELECT_ORDER.with_for_update()
+INSERT_ORDER = insert(t.work_orders).returning(_o.id)
+UPDATE_ORDER = update(t.work_orders).where(_o.id == bindparam("_id"),
+                                           _o.version == bindparam("_version"))
+INSERT_AUDIT = insert(t.audit)
+INSERT_OUTBOX = insert(t.outbox)
+# The final states written into the SQL: a list of parameters would be rendered anew each time.
+_open = and_(_o.category == bindparam("category"), _o.created_at >= bindparam("since"),
+             _o.state.not_in([literal_column(f"'{s}'") for s in sorted(FINAL)]))
+# PostgreSQL: the GiST-indexed geography column the migration adds; SQLite: a lon/lat box,
+# then geodesic distances in numpy.
+_here = cast(func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float),
+                                               bindparam("lat", type_=Float)), 4326), Geography)
+_distance = func.ST_Distance(literal_column("work_orders.geog"), _here).label("d")
+NEARBY_POSTGRES = select(_o.id, _distance).where(
+    _open, func.ST_DWithin(literal_column("work_orders.geog"), _here,
+                           bindparam("radius", type_=Float))).order_by("d")
+NEARBY_BOX = select(_o.id, _o.lon, _o.lat).where(
+    _open, _o.lon.between(bindparam("west"), bindparam("east")),
+    _o.lat.between(bindparam("south"), bindparam("north")))
 
 
 class OrderRepository:
@@ -169,11 +252,20 @@ class OrderRepository:
         self._loaded: dict[int, tuple] = {}  # whistles and meetings as loaded, by order id
 
     def get(self, order_id) -> WorkOrder:
+        return self._load(self._row(order_id))
+
+    def head(self, order_id) -> WorkOrder:
+        """The order without its whistles and meetings, for a change that touches neither (a
+        "me too" report): saving it leaves the stored ones as they are. Its row stays locked
+        until the transaction ends, so concurrent changes queue instead of conflicting."""
+        return self._order(self._row(order_id, SELECT_ORDER_LOCKED))
+
+    def _row(self, order_id, statement=SELECT_ORDER):
         known_id(order_id, "work order")
-        row = self.c.execute(select(t.work_orders).where(t.work_orders.c.id == order_id)).first()
+        row = self.c.execute(statement, {"id": order_id}).first()
         if row is None:
             raise NotFound(f"no work order #{order_id}")
-        return self._load(row)
+        return row
 
     def add(self, order: WorkOrder) -> WorkOrder:
         values = {f: getattr(order, f) for f in ORDER_FIELDS}
@@ -208,21 +300,15 @@ class OrderRepository:
                     since: datetime) -> list[tuple[int, float]]:
         """Open orders of ``category`` created since ``since`` within ``radius_m`` metres:
         (id, distance in m), nearest first."""
-        c = t.work_orders.c
-        open_filter = and_(c.category == category, c.created_at >= since,
-                           c.state.not_in([str(s) for s in FINAL]))
-        if self.is_postgres:  # the GiST-indexed geography column the migration adds
-            here = cast(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), Geography)
-            geog = literal_column("work_orders.geog")
-            distance = func.ST_Distance(geog, here).label("d")
-            rows = self.c.execute(select(c.id, distance).where(
-                open_filter, func.ST_DWithin(geog, here, radius_m)).order_by("d"))
+        if self.is_postgres:
+            rows = self.c.execute(NEARBY_POSTGRES, {"category": category, "since": since,
+                                                    "lon": lon, "lat": lat, "radius": radius_m})
             return [(r.id, float(r.d)) for r in rows]
         dlat = radius_m / METRES_PER_DEGREE_LAT
         dlon = dlat / max(np.cos(np.radians(lat)), 1e-6)
-        rows = self.c.execute(select(c.id, c.lon, c.lat).where(
-            open_filter, c.lon.between(lon - dlon, lon + dlon),
-            c.lat.between(lat - dlat, lat + dlat))).all()
+        rows = self.c.execute(NEARBY_BOX, {"category": category, "since": since,
+                                           "west": lon - dlon, "east": lon + dlon,
+                                           "south": lat - dlat, "north": lat + dlat}).all()
         if not rows:
             return []
         ids, lons, lats = (np.array(v) for v in zip(*rows, strict=True))
@@ -278,10 +364,13 @@ class OrderRepository:
 
     # --- mapping --------------------------------------------------------------------------
 
-    def _load(self, row) -> WorkOrder:
+    def _order(self, row) -> WorkOrder:
         data = {f: getattr(row, f) for f in ORDER_FIELDS}
         data["state"] = State(data["state"])
-        order = WorkOrder(id=row.id, **data)
+        return WorkOrder(id=row.id, **data)
+
+    def _load(self, row) -> WorkOrder:
+        order = self._order(row)
         parts: dict[int, list[Summons]] = {}
         for s in self.c.execute(select(t.summons).where(t.summons.c.work_order_id == row.id)
                                 .order_by(t.summons.c.whistle, t.summons.c.department)):
@@ -299,18 +388,23 @@ class OrderRepository:
         self._loaded[order.id] = copy.deepcopy((order.whistles, order.meetings))
         return order
 
+    def _insert(self, statement, rows: list[dict]) -> None:
+        """One row is sent as a plain statement: psycopg sends a list of rows through its
+        pipeline, which costs more than the row."""
+        self.c.execute(statement, rows[0] if len(rows) == 1 else rows)
+
     def _write_children(self, order: WorkOrder) -> None:
         """Audit entries and events are appended; whistles and meetings, when they changed, are
         rewritten whole (safe: the version check above admits one writer per order)."""
         if order.new_audit:
-            self.c.execute(insert(t.audit), [
+            self._insert(INSERT_AUDIT, [
                 {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
                  "action": a.action, "from_state": a.from_state and str(a.from_state),
                  "to_state": a.to_state and str(a.to_state), "note": a.note}
                 for a in order.new_audit])
             order.new_audit.clear()
         if order.events:
-            self.c.execute(insert(t.outbox), [
+            self._insert(INSERT_OUTBOX, [
                 {"event": e.name, "work_order_id": order.id, "created_at": e.at,
                  "next_attempt_at": e.at, "attempts": 0,
                  "payload": {"event": e.name, "work_order_id": order.id,

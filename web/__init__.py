@@ -111,6 +111,8 @@ def _request_logging(app: Flask) -> None:
     @app.after_request
     def finish(response):
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if not log.isEnabledFor(logging.INFO):  # the line is not even built when unlogged
+            return response
         log.info(json.dumps({
             "request_id": g.get("request_id"), "method": request.method,
             "path": request.path, "status": response.status_code,

@@ -49,6 +49,9 @@ def body(allowed: set[str]) -> dict:
 
 
 def _photo() -> bytes | None:
+    """The uploaded ``photo`` file; a JSON body carries none (and no form to parse)."""
+    if request.is_json:
+        return None
     upload = request.files.get("photo")
     return upload.read() if upload else None
 

@@ -23,30 +23,55 @@ for command in (*GEO_COMMANDS, *DISPATCH_COMMANDS, *PARTICIPATION_COMMANDS):
     main.add_command(command)
 
 
-def _app():
+def _app(config: dict | None = None):
     from web import create_app
 
-    return create_app()
+    return create_app(config)
 
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8311, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int,
+              help="Request threads in each worker process.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Worker processes sharing the port (one per core uses every core).")
 @reports_errors
-def serve_command(host, port, threads):
+def serve_command(host, port, threads, workers):
     """Serve the web service with waitress (a fresh install serves the demo district)."""
-    from waitress import serve
+    from web.serving import serve
 
-    app = _app()
+    if workers == 1:
+        app = _app()
+        _set_up(app)
+        app.extensions["gridline"].active_resolver()  # loaded now, not by the first request
+    else:  # set up once, then let each worker build its own app
+        app = _app({"DELIVERY_WORKER": False, "GROUP_COMMIT": False})
+        _set_up(app)
+        app.extensions["gridline"].db.dispose()
+    click.echo(f"gridline serving on http://{host}:{port}/ (Open311 at /open311/v2/, OGC API "
+               "at /ogc/, point lookup at /point/4326/LON,LAT)")
+    serve((lambda _number: app) if workers == 1 else _worker_app, host, port, threads, workers,
+          ident="gridline")
+
+
+def _set_up(app) -> None:
     done = seed_demo(app.extensions["gridline"], data_dir() / "roster")
     if done:
         click.echo(f"set up the demo district (boundary version {done['version']}, "
                    f"{done['gridworkers']} gridworkers)")
-    click.echo(f"gridline serving on http://{host}:{port}/ (Open311 at /open311/v2/, OGC API "
-               "at /ogc/, point lookup at /point/4326/LON,LAT)")
-    serve(app, host=host, port=port, threads=threads, channel_timeout=30,
-          ident="gridline")
+
+
+def _worker_app(number: int):
+    """One worker's app: the first worker delivers every worker's notifications (from the
+    shared outbox), so that none is sent twice; the active district is loaded before the
+    first request, not by it."""
+    app = _app({"DELIVERY_WORKER": number == 0})
+    service = app.extensions["gridline"]
+    if number > 0:
+        service.deliver_inline = False
+    service.active_resolver()
+    return app
 
 
 @main.group("users")

@@ -4,8 +4,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import PROJECT
@@ -46,3 +49,65 @@ def test_the_readme_main_command_serves_the_demo_district(tmp_path):
         server.communicate(timeout=30)  # also closes the pipe
     assert (tmp_path / "instance" / "gridline.db").exists()
     assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_several_workers_share_the_port_and_lose_no_report(tmp_path, demo):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine, func, select
+
+    from dispatch import schema as t
+    from tests.dispatch.helpers import report
+
+    port = free_port()
+    instance = tmp_path / "instance"
+    env = {**os.environ, "GRIDLINE_INSTANCE": str(instance), "PYTHONPATH": str(PROJECT),
+           "GRIDLINE_REPORT_RATE_LIMIT": "1000 per minute"}
+    env.pop("GRIDLINE_DATABASE_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port),
+                               "--workers", "2", "--threads", "4"], env=env, cwd=PROJECT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    engine = create_engine(f"sqlite:///{instance / 'gridline.db'}")
+    try:
+        wait_until_ready(base, server)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(children) == 2
+
+        def post(i):
+            return requests.post(f"{base}/api/v1/reports", timeout=30, json=report(
+                demo, 7 * i, category="garbage", idempotency_key=f"w{i}")).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(post, range(40)))
+        assert codes == [201] * 40
+        with engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(t.reports)).scalar() == 40
+            deadline = time.monotonic() + 20  # the first worker sends every worker's events
+            while time.monotonic() < deadline and connection.execute(
+                    select(func.count()).select_from(t.outbox).where(
+                        t.outbox.c.delivered_at.is_(None))).scalar():
+                connection.rollback()
+                time.sleep(0.2)
+            pending = connection.execute(select(func.count()).select_from(t.outbox).where(
+                t.outbox.c.delivered_at.is_(None))).scalar()
+        assert pending == 0
+    finally:
+        engine.dispose()
+        server.terminate()
+        server.communicate(timeout=30)
+    assert server.returncode is not None
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{base}/readyz", timeout=2)
+
+
+def wait_until_ready(base: str, server) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or still busy starting
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the server did not start")

@@ -1,0 +1,78 @@
+"""Serving a WSGI app with waitress, in one process or in several sharing one port.
+
+One Python process runs Python code on one core at a time, however many threads it has, so a
+single process leaves the other cores idle while requests queue. With ``workers`` > 1 the
+listening socket is opened once and that many processes are forked to serve it; each builds its
+own app after the fork (its own database connections, group commit and threads), so nothing but
+the socket is shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+from waitress import serve as waitress_serve
+
+WAITRESS = {"channel_timeout": 30}
+
+
+def serve(make_app: Callable[[int], object], host: str, port: int, threads: int,
+          workers: int = 1, ident: str | None = None) -> None:
+    """Serve ``make_app(worker_number)`` on ``host:port`` with ``threads`` threads in each of
+    ``workers`` processes; returns when the server stops (SIGTERM or Ctrl-C)."""
+    # Waitress warns once for every request that waits for a thread: under load that is a line
+    # per request, written by the one thread that reads and writes every connection.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    options = {**WAITRESS, "threads": threads, **({"ident": ident} if ident else {})}
+    if workers <= 1:
+        waitress_serve(make_app(0), host=host, port=port, **options)
+        return
+    listener = socket.create_server((host, port), backlog=1024)
+    children = []
+    for number in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: its own app on the shared socket, until it is told to stop
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                waitress_serve(make_app(number), sockets=[listener], **options)
+            except KeyboardInterrupt:
+                pass
+            except BaseException:  # reported here; the parent then stops the others
+                sys.excepthook(*sys.exc_info())
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    listener.close()
+    _supervise(children)
+
+
+def _supervise(children: list[int]) -> None:
+    """Wait until a worker ends or the parent is told to stop, then stop them all (a worker that
+    ended by itself makes the server exit with an error)."""
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        pid, _status = os.wait()
+        raise SystemExit(f"worker process {pid} stopped; stopping the others")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass

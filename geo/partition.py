@@ -273,8 +273,8 @@ def _floats(values, field_name) -> np.ndarray:
 def _weights(weights, count, of_buildings) -> np.ndarray:
     w = _floats(weights, "weights")
     if len(w) != count:
-        what = "building points" if of_buildings else "points"
-        raise InputError(f"weights has {len(w)} values but there are {count} {what}",
+        what = "building point" if of_buildings else "point"
+        raise InputError(f"weights must have one value per {what} ({count}), not {len(w)}",
                          field="weights")
     if not np.isfinite(w).all():
         raise InputError("weights must be finite numbers", field="weights")
@@ -292,11 +292,19 @@ def _containing(polygons: np.ndarray, xy: np.ndarray) -> np.ndarray:
         return found
     point_idx, poly_idx = shapely.STRtree(polygons).query(shapely.points(xy),
                                                           predicate="intersects")
+    if not len(point_idx):
+        return found
     order = np.lexsort((poly_idx, point_idx))
     point_idx, poly_idx = point_idx[order], poly_idx[order]
     first = np.r_[True, point_idx[1:] != point_idx[:-1]]
     found[point_idx[first]] = poly_idx[first]
     return found
+
+
+def _loads(polygons: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The weight of the points in each polygon (each point counted once, in the first)."""
+    found = _containing(polygons, xy)
+    return np.bincount(found[found >= 0], w[found >= 0], minlength=len(polygons))
 
 
 # --- cutting -------------------------------------------------------------------------------------
@@ -313,8 +321,7 @@ def _partition_community(community, xy, w, target, low, high):
     best = None
     for k in choices:
         pieces = _single_parts(_bisect(community, xy, w, k, low, high))
-        loads = np.bincount(np.maximum(_containing(np.asarray(pieces), xy), 0), w,
-                            minlength=len(pieces))
+        loads = _loads(np.asarray(pieces), xy, w)
         outside = int((~_within(loads, low, high)).sum())
         if best is None or outside < best[1]:
             best = (pieces, outside, k)
@@ -480,10 +487,7 @@ def _replace_grids(bset: BoundarySet, codes, grids, community_codes) -> Boundary
     back = transformer(bset.metric_crs, WGS84)
     lonlat = shapely.transform(shapely.segmentize(grids, SEGMENT_M),
                                lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))
-    households = np.bincount(
-        np.maximum(_containing(grids, _building_xy(bset)), 0),
-        bset.buildings["households"].to_numpy(dtype=float), minlength=len(grids)
-    ) if len(grids) and len(bset.buildings) else np.zeros(len(grids))
+    households = _loads(grids, _building_xy(bset), bset.buildings["households"].to_numpy(float))
     kept = bset.grids[~bset.grids["community_code"].isin(codes)].drop(columns="feature")
     new = gpd.GeoDataFrame({"community_code": community_codes,
                             "households": households.astype(np.int64)},
@@ -524,8 +528,7 @@ def _measure(bset, codes, xy, w, weight_name, low, high, notes, extra) -> Partit
     grids = bset.grids
     chosen = grids["community_code"].isin(codes).to_numpy()
     metric = bset.metric("grids")[chosen]
-    found = _containing(metric, xy)
-    loads = np.bincount(found[found >= 0], w[found >= 0], minlength=len(metric))
+    loads = _loads(metric, xy, w)
     within = _within(loads, low, high)
     table = pd.DataFrame({
         "code": grids["code"].to_numpy(object)[chosen],

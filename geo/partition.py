@@ -122,12 +122,13 @@ def partition(bset: BoundarySet, communities=None, *, target, min_households=Non
     Returns a :class:`Partition` whose ``boundaries`` is a new set in which those communities'
     grids are replaced, coded in reading order, and whose ``quality`` covers the new grids, with
     a note for every community whose limits could not be met. Raises
-    :class:`~geo.errors.InputError` naming the field for an unknown community code, a target,
-    min or max that is not a positive number or not in order, or weights of the wrong length or
-    negative. ``bset`` is not changed.
+    :class:`~geo.errors.InputError` naming the field for an unknown community code or one with
+    an invalid polygon, a target, min or max that is not a positive number or not in order, or
+    weights of the wrong length or negative. ``bset`` is not changed.
     """
     target, low, high = _limits(target, min_households, max_households)
     codes = _community_codes(bset, communities)
+    _check_shapes(bset, codes)
     xy, w = _weight_points(bset, points, weights)
     name = weight_name or ("households" if points is None and weights is None else "weight")
     community_of = _containing(bset.metric("communities"), xy)
@@ -220,6 +221,18 @@ def _community_codes(bset: BoundarySet, communities) -> list[str]:
     if not wanted:
         raise InputError("no community codes given", field="communities")
     return list(dict.fromkeys(wanted))
+
+
+def _check_shapes(bset: BoundarySet, codes) -> None:
+    """Refuse to cut a community whose polygon is empty or invalid."""
+    chosen = bset.communities["code"].isin(codes).to_numpy()
+    geoms = np.asarray(bset.communities.geometry.values)[chosen]
+    metric = bset.metric("communities")[chosen]
+    bad = shapely.is_empty(geoms) | ~shapely.is_valid(geoms) | ~shapely.is_valid(metric)
+    if bad.any():
+        code = bset.communities["code"].to_numpy(object)[chosen][np.flatnonzero(bad)[0]]
+        raise InputError(f"community {code} has an empty or invalid polygon; validate the set "
+                         "and repair it (--fix) before partitioning", field="communities")
 
 
 def _weight_points(bset: BoundarySet, points, weights):

@@ -268,6 +268,16 @@ def test_bad_input_is_refused_naming_the_field(tmp_path, kwargs, field, message)
     assert message in str(caught.value)
 
 
+def test_an_invalid_community_polygon_is_refused(tmp_path):
+    layers = toy_layers()
+    layers["communities"].loc[0, "geometry"] = shapely.Polygon(
+        [(108.90, 34.20), (108.92, 34.21), (108.92, 34.20), (108.90, 34.21)])  # a bow-tie
+    toy = load_boundaries(write_gpkg(tmp_path / "bad.gpkg", layers), district_code="610104")
+    code = toy.communities["code"][~shapely.is_valid(toy.communities.geometry.values)].iloc[0]
+    with pytest.raises(InputError, match=f"community {code} has an empty or invalid polygon"):
+        partition(toy, target=400)
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 

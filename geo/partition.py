@@ -45,6 +45,7 @@ from geo.sources import RawLayers
 ANGLES = 12  # cut directions tried at each bisection, evenly over 180°
 BALANCE_WEIGHT = 4.0  # score of a cut: this × (weight error in grid shares) + (1 − Polsby-Popper)
 PARTS_PENALTY = 100.0  # per extra part a cut leaves: contiguity comes before anything else
+LIMITS_PENALTY = 50.0  # a side whose weight cannot make grids within the limits comes next
 SLIVER_M2 = 0.01  # polygon parts this small are floating-point dust, not parts
 SEGMENT_M = 25.0  # grid edges get a vertex at least this often before going back to lon/lat
 
@@ -390,7 +391,8 @@ def _best_cut(region, xy, w, k1, k, low, high):
     For every direction the cut lies halfway between the two consecutive points (in the order
     along the direction) where the running weight comes closest to the k1 share, leaving at
     least k1 points on one side and k − k1 on the other. Each candidate is scored by its extra
-    parts, its weight error and its sides' smaller Polsby-Popper score; the lowest wins.
+    parts, whether its sides can still make grids within the limits, its weight error and its
+    sides' smaller Polsby-Popper score; the lowest wins.
     """
     normals = _directions(region)
     origin = xy.mean(axis=0)
@@ -417,8 +419,8 @@ def _best_cut(region, xy, w, k1, k, low, high):
     first = running[best_j, columns]
     outside = ~_within(first, k1 * (low or 0), k1 * (high or np.inf)) | ~_within(
         total - first, (k - k1) * (low or 0), (k - k1) * (high or np.inf))
-    score = (PARTS_PENALTY * (np.abs(extra) + outside / 2) + BALANCE_WEIGHT
-             * error[best_j, columns] / (total / k) + (1 - pp))
+    score = (PARTS_PENALTY * np.abs(extra) + LIMITS_PENALTY * outside
+             + BALANCE_WEIGHT * error[best_j, columns] / (total / k) + (1 - pp))
     score[~possible] = np.inf
     c = int(np.argmin(score))
     on_left = t[:, c] < offsets[c]

@@ -145,7 +145,7 @@ def partition(bset: BoundarySet, communities=None, *, target, min_households=Non
             notes[code] = note
     new = _replace_grids(bset, codes, np.asarray(grids), community_codes)
     outside = int((community_of < 0).sum())
-    extra = (f"{outside} weighted points lie in no community and were not counted",) if (
+    extra = (f"{outside} weighted points ({name}) lie in no community and were not counted",) if (
         outside and points is not None) else ()
     measured = _measure(new, codes, xy, w, name, low, high, notes, extra)
     return Partition(new, measured)

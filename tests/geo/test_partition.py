@@ -308,6 +308,8 @@ def test_cli_weighs_by_reports_and_prints_json(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["weight"] == "reports" and report["overall"]["communities"] == 2
+    assert report["notes"] == ["5 weighted points (reports) lie in no community and were not "
+                               "counted"]
     assert "skipped 3 reports without usable coordinates" in result.stderr
     assert out.exists()
 

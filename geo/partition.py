@@ -37,6 +37,7 @@ import pandas as pd
 import shapely
 
 from geo.boundaries import BoundarySet, build_boundaries
+from geo.codes import is_well_formed
 from geo.crs import WGS84, parse_crs, transformer
 from geo.errors import InputError
 from geo.resolver import input_problems
@@ -123,13 +124,13 @@ def partition(bset: BoundarySet, communities=None, *, target, min_households=Non
     Returns a :class:`Partition` whose ``boundaries`` is a new set in which those communities'
     grids are replaced, coded in reading order, and whose ``quality`` covers the new grids, with
     a note for every community whose limits could not be met. Raises
-    :class:`~geo.errors.InputError` naming the field for an unknown community code or one with
-    an invalid polygon, a target, min or max that is not a positive number or not in order, or
-    weights of the wrong length or negative. ``bset`` is not changed.
+    :class:`~geo.errors.InputError` naming the field for an unknown or malformed community
+    code or one with an invalid polygon, a target, min or max that is not a positive number or
+    not in order, or weights of the wrong length or negative. ``bset`` is not changed.
     """
     target, low, high = _limits(target, min_households, max_households)
     codes = _community_codes(bset, communities)
-    _check_shapes(bset, codes)
+    _check_communities(bset, codes)
     xy, w = _weight_points(bset, points, weights)
     name = weight_name or ("households" if points is None and weights is None else "weight")
     community_of = _containing(bset.metric("communities"), xy)
@@ -224,8 +225,13 @@ def _community_codes(bset: BoundarySet, communities) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def _check_shapes(bset: BoundarySet, codes) -> None:
-    """Refuse to cut a community whose polygon is empty or invalid."""
+def _check_communities(bset: BoundarySet, codes) -> None:
+    """Refuse a community whose polygon is empty or invalid, or whose code cannot head grid
+    codes."""
+    malformed = [c for c in codes if not is_well_formed(c, "community")]
+    if malformed:
+        raise InputError(f"community {malformed[0]} has a malformed code (a community code has "
+                         "12 digits), so its grids could not be coded", field="communities")
     chosen = bset.communities["code"].isin(codes).to_numpy()
     geoms = np.asarray(bset.communities.geometry.values)[chosen]
     metric = bset.metric("communities")[chosen]

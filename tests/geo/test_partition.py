@@ -278,6 +278,14 @@ def test_an_invalid_community_polygon_is_refused(tmp_path):
         partition(toy, target=400)
 
 
+def test_a_community_with_a_malformed_code_is_refused(tmp_path):
+    layers = toy_layers()
+    layers["communities"]["code"] = ["6101040010011", None, None]  # 13 digits
+    toy = load_boundaries(write_gpkg(tmp_path / "odd.gpkg", layers), district_code="610104")
+    with pytest.raises(InputError, match="community 6101040010011 has a malformed code"):
+        partition(toy, ["6101040010011"], target=400)
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from geo.crs import parse_crs
+from geo.crs import parse_crs, to_wgs84
 from geo.errors import CRSError, InputError
-from geo.resolver import INVALID, Resolver
+from geo.resolver import INVALID, Resolver, input_problems
 
 APPENDED = {"grid_code": "grid_code", "community_code": "community_code",
             "street_code": "street_code", "station_id": "station_id",
@@ -97,6 +97,40 @@ def resolve_csv(resolver: Resolver, source, target, *, lon_col="lon", lat_col="l
         raise
     tmp.replace(target)
     return counts
+
+
+def report_points(source, *, lon_col="lon", lat_col="lat", crs=None, crs_col="crs"):
+    """The WGS84 points of a CSV of reports, e.g. to weigh a partition by reports.
+
+    Returns ``(lon, lat, skipped)``: the rows' points converted from ``crs`` (or the system a
+    row names in ``crs_col``), and how many rows were left out for unusable coordinates or an
+    unknown system.
+    """
+    source = Path(source)
+    try:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{source.name} is not a readable CSV table: {exc}",
+                         field="reports") from exc
+    for column in (lon_col, lat_col):
+        if column not in frame:
+            raise InputError(f"{source.name} has no column {column!r}", field="reports")
+    default = parse_crs(crs).name
+    given = (frame[crs_col].str.strip() if crs_col in frame
+             else pd.Series("", index=frame.index))
+    systems = given.where(given != "", default)
+    x = pd.to_numeric(frame[lon_col], errors="coerce").to_numpy(float)
+    y = pd.to_numeric(frame[lat_col], errors="coerce").to_numpy(float)
+    lon, lat = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+    for name, rows in systems.groupby(systems, sort=False).indices.items():
+        try:
+            system = parse_crs(name)
+        except CRSError:
+            continue
+        usable = rows[input_problems(x[rows], y[rows], system) == ""]
+        lon[usable], lat[usable] = to_wgs84(x[usable], y[usable], system)
+    found = np.isfinite(lon) & np.isfinite(lat)
+    return lon[found], lat[found], int((~found).sum())
 
 
 def _count_rows(path: Path) -> int:

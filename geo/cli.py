@@ -1,4 +1,5 @@
-"""Command-line commands of the spatial core: validate, resolve, resolve-file, demo-data.
+"""Command-line commands of the spatial core: validate, resolve, resolve-file, partition,
+demo-data.
 
 Each command is a thin shell over :mod:`geo`: it parses options, calls one function and prints.
 A :class:`~geo.errors.GridlineError` becomes a one-line ``error:`` message and exit status 2;
@@ -16,9 +17,10 @@ from pathlib import Path
 import click
 
 from geo.boundaries import load_boundaries, write_boundaries
-from geo.bulk import resolve_csv
+from geo.bulk import report_points, resolve_csv
 from geo.demo import default_source, sample_reports, write_demo, write_sample_reports
-from geo.errors import GridlineError
+from geo.errors import GridlineError, InputError
+from geo.partition import partition
 from geo.resolver import Resolver
 from geo.validation import DEFAULT_TOLERANCE_M2, validate
 
@@ -142,6 +144,43 @@ def resolve_file_command(input_csv, output_csv, source, boundaries_crs, code_fie
         click.echo(f"  {status:8} {counts.get(status, 0):8d}  {share:5.1f} %")
 
 
+@click.command("partition")
+@click.argument("source", required=False)
+@click.option("--crs", help=f"CRS of the source files ({CRS_HELP}); needed for GCJ-02/BD-09.")
+@source_options
+@click.option("--target-households", "target", type=float, required=True,
+              help="Households (or reports, with --weight reports) each grid should hold.")
+@click.option("--min", "low", type=float, help="Fewest households a grid may hold.")
+@click.option("--max", "high", type=float, help="Most households a grid may hold.")
+@click.option("--communities", help="Comma-separated community codes (default: all).")
+@click.option("--weight", type=click.Choice(["households", "reports"]), default="households",
+              show_default=True, help="Balance the buildings' households, or reports.")
+@click.option("--reports", "reports_csv", type=click.Path(exists=True, dir_okay=False),
+              help="With --weight reports: a CSV of reports with lon, lat (and crs) columns.")
+@click.option("--out", "output", type=click.Path(dir_okay=False), required=True,
+              help="GeoPackage to write the partitioned boundary set to.")
+@click.option("--json", "as_json", is_flag=True, help="Print the quality report as JSON.")
+@reports_errors
+def partition_command(source, crs, code_field, name_field, stations, district_code, fix, target,
+                      low, high, communities, weight, reports_csv, output, as_json):
+    """Split communities of SOURCE (default: the demo district) into balanced, compact grids."""
+    if (weight == "reports") != (reports_csv is not None):
+        raise InputError("--weight reports and --reports CSV go together", field="reports")
+    bset = _load(source, crs, code_field, name_field, stations, district_code, fix)
+    codes = [c.strip() for c in communities.split(",") if c.strip()] if communities else None
+    points, skipped = None, 0
+    if reports_csv:
+        lon, lat, skipped = report_points(reports_csv)
+        points = (lon, lat)
+    result = partition(bset, codes, target=target, min_households=low, max_households=high,
+                       points=points, weight_name=weight)
+    write_boundaries(result.boundaries, output)
+    click.echo(result.quality.to_json() if as_json else result.quality.to_text())
+    if skipped:
+        click.echo(f"skipped {skipped} reports without usable coordinates", err=True)
+    click.echo(f"wrote {output}", err=True)
+
+
 @click.command("demo-data")
 @click.option("--out", "folder", type=click.Path(file_okay=False), default=None,
               help="Folder to write into (default: the project's data folder).")
@@ -159,4 +198,5 @@ def demo_data_command(folder):
     sys.exit(0 if report.ok else 1)
 
 
-COMMANDS = (validate_command, resolve_command, resolve_file_command, demo_data_command)
+COMMANDS = (validate_command, resolve_command, resolve_file_command, partition_command,
+            demo_data_command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -18,6 +19,7 @@ from dispatch.services import Actor
 from dispatch.settings import Settings, make_service
 from dispatch.stats import GROUPS
 from geo.boundaries import load_boundaries
+from geo.cli import partition_command as geo_partition
 from geo.cli import reports_errors
 from geo.demo import data_dir, default_source
 from geo.sources import LAYERS
@@ -187,6 +189,36 @@ def versions_discard_command(version):
     click.echo(f"draft {version} discarded")
 
 
+def _partition(source, **options):
+    """A SOURCE file (or none: the demo district) is partitioned into a GeoPackage; community
+    codes (comma-separated) of the active version become a new draft version."""
+    if source is None or Path(source).exists():
+        return geo_partition.callback(source=source, **options)
+    codes = [c.strip() for c in source.split(",") if c.strip()]
+    if not codes or not all(c.isdigit() for c in codes):
+        raise click.UsageError(f"{source} is neither a file nor community codes")
+    for option, name in (("reports_csv", "--reports"), ("output", "--out")):
+        if options[option]:
+            raise click.UsageError(f"{name} goes with a SOURCE file; community codes make a "
+                                   "draft version (weigh it by stored reports with --weight "
+                                   "reports)")
+    with service() as svc:
+        done = svc.partition_draft(codes, PLANNER, target=options["target"],
+                                   low=options["low"], high=options["high"],
+                                   weight=options["weight"])
+    click.echo(f"draft {done['version']}: {done['edit']}")
+    click.echo(f"preview it with: gridline versions impact {done['version']}")
+
+
+partition_command = click.Command(
+    "partition", callback=reports_errors(_partition),
+    params=[click.Argument(["source"], required=False, metavar="[COMMUNITY_OR_SOURCE]"),
+            *(p for p in geo_partition.params if p.name != "source")],
+    help="Split communities into balanced, compact grids. COMMUNITY_OR_SOURCE is community "
+         "codes of the active version (comma-separated; the result is a new draft version) or "
+         "a boundary SOURCE (default: the demo district; the result goes to --out).")
+
+
 @click.command("sweep")
 @reports_errors
 def sweep_command():
@@ -241,5 +273,6 @@ def seed_demo_command():
                    f"{done['gridworkers']} gridworkers, {done['dispatchers']} dispatchers")
 
 
-COMMANDS = (db_group, import_boundaries_command, activate_command, versions_group, sweep_command,
-            stats_command, demo_roster_command, seed_demo_command)
+COMMANDS = (db_group, import_boundaries_command, activate_command, versions_group,
+            partition_command, sweep_command, stats_command, demo_roster_command,
+            seed_demo_command)

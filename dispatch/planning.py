@@ -81,6 +81,16 @@ class Planning:
                                  != frame["draft_grid_code"].fillna(""))
         return frame.drop(columns=["lon", "lat"])
 
+    def reports_per_month(self, months: int):
+        """The stored reports of the last ``months`` months as points (lon, lat arrays), each
+        weighing 1/``months`` — reports per month, a weight for partitioning."""
+        active, _ = self.service.active_resolver()
+        index = self._report_index(active)
+        now = self.service.clock().astimezone(UTC).replace(tzinfo=None)
+        recent = index.recent(months, now)
+        weights = np.full(int(recent.sum()), 1 / months)
+        return (index.lon[recent], index.lat[recent]), weights
+
     def _report_index(self, active: int) -> ReportIndex:
         """The reports resolved against the active version, read once and topped up since."""
         with self._lock:

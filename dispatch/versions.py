@@ -32,6 +32,7 @@ from geo.validation import validate
 
 PARENT = {"communities": "street_code", "grids": "community_code"}
 MAX_NAME = 200
+REPORT_MONTHS = 12  # reports weigh a partition by their monthly rate over this many months
 
 
 class BoundaryVersions:
@@ -204,8 +205,28 @@ class BoundaryVersions:
         if not isinstance(params, dict):
             raise InputError("an edit's parameters are a JSON object", field="body")
         row = self._draft_row(version, expected_revision)
-        edited = apply_edit(self.boundaries(version), operation, params)
+        points = weights = None
+        if operation == "partition":
+            weight = params.get("weight", "households")
+            if weight not in ("households", "reports"):
+                raise InputError("weight must be households or reports", field="weight")
+            if weight == "reports":
+                points, weights = self.planning.reports_per_month(REPORT_MONTHS)
+        edited = apply_edit(self.boundaries(version), operation, params, points, weights)
         return self._store_edit(row, edited, operation, params, actor, POLYGON_LAYERS)
+
+    def partition_draft(self, communities, actor, *, target, low=None, high=None,
+                        weight="households") -> dict:
+        """A new draft of the active version with ``communities`` partitioned afresh."""
+        active, _ = self.active_resolver()
+        draft = self.start_draft(active, actor, name=f"partition of {', '.join(communities)}")
+        params = {"communities": list(communities), "target": target, "weight": weight}
+        params.update({k: v for k, v in (("min", low), ("max", high)) if v is not None})
+        try:
+            return self.edit_draft(draft["version"], "partition", params, actor)
+        except Exception:
+            self.discard_draft(draft["version"])
+            raise
 
     def replace_draft_layer(self, version: int, layer: str, source, actor, crs=None,
                             expected_revision: int | None = None) -> dict:

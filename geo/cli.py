@@ -157,7 +157,7 @@ def resolve_file_command(input_csv, output_csv, source, boundaries_crs, code_fie
               show_default=True, help="Balance the buildings' households, or reports.")
 @click.option("--reports", "reports_csv", type=click.Path(exists=True, dir_okay=False),
               help="With --weight reports: a CSV of reports with lon, lat (and crs) columns.")
-@click.option("--out", "output", type=click.Path(dir_okay=False), required=True,
+@click.option("--out", "output", type=click.Path(dir_okay=False),
               help="GeoPackage to write the partitioned boundary set to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the quality report as JSON.")
 @reports_errors
@@ -166,6 +166,9 @@ def partition_command(source, crs, code_field, name_field, stations, district_co
     """Split communities of SOURCE (default: the demo district) into balanced, compact grids."""
     if (weight == "reports") != (reports_csv is not None):
         raise InputError("--weight reports and --reports CSV go together", field="reports")
+    if output is None:
+        raise InputError("--out is needed: the GeoPackage to write the partitioned set to",
+                         field="out")
     bset = _load(source, crs, code_field, name_field, stations, district_code, fix)
     codes = [c.strip() for c in communities.split(",") if c.strip()] if communities else None
     points, skipped = None, 0
@@ -198,5 +201,6 @@ def demo_data_command(folder):
     sys.exit(0 if report.ok else 1)
 
 
-COMMANDS = (validate_command, resolve_command, resolve_file_command, partition_command,
-            demo_data_command)
+# ``partition`` is registered by the dispatch commands, which add community codes of the stored
+# active version to the SOURCE files handled here.
+COMMANDS = (validate_command, resolve_command, resolve_file_command, demo_data_command)

@@ -16,6 +16,8 @@ The rules keep the grids of a community tiling it:
   as is an outline that leaves the community or swallows or cuts a neighbour.
 * ``reassign``: a grid moves to an adjacent community (which grows by the grid while the old one
   shrinks; streets follow the same way) and gets a code under it.
+* ``partition``: the grids of whole communities redrawn as balanced, compact grids around a
+  target of households (see :mod:`geo.partition`), coded in reading order.
 * ``replace``: a whole layer read from an uploaded file, coded and linked like an import.
 
 A bad edit raises :class:`EditError` saying why.
@@ -36,10 +38,13 @@ from shapely.ops import split as split_polygon
 from geo.boundaries import BoundarySet, build_boundaries, sorted_layer, to_metric
 from geo.codes import CODE_LENGTH, LEVEL_DIGITS, MAX_CHILDREN
 from geo.errors import InputError
+from geo.partition import partition
 from geo.sources import LAYERS, RawLayers
 
+PARTITION_FIELDS = {"target_households": "target", "min_households": "min",
+                    "max_households": "max"}
 MIN_PART_M2 = 1.0  # a part smaller than this is a sliver, not a grid
-OPERATIONS = ("split", "merge", "reshape", "reassign", "replace")
+OPERATIONS = ("split", "merge", "reshape", "reassign", "partition", "replace")
 
 
 class EditError(InputError):
@@ -55,11 +60,14 @@ class Edited:
     grids: tuple[str, ...]
 
 
-def apply_edit(bset: BoundarySet, operation: str, params: dict) -> Edited:
+def apply_edit(bset: BoundarySet, operation: str, params: dict, points=None,
+               weights=None) -> Edited:
     """Apply one edit given as plain data (as an API receives it).
 
     ``split``: ``grid``, ``line`` (GeoJSON LineString). ``merge``: ``grids`` (codes).
     ``reshape``: ``grid``, ``polygon`` (GeoJSON Polygon). ``reassign``: ``grid``, ``community``.
+    ``partition``: ``communities`` (codes), ``target`` and optionally ``min`` and ``max``
+    households (or, with ``points`` and ``weights``, that weight instead, e.g. reports).
     Geometries are WGS84 lon/lat. (``replace`` takes a file and goes through
     :func:`replace_layer`.)
     """
@@ -78,6 +86,8 @@ def apply_edit(bset: BoundarySet, operation: str, params: dict) -> Edited:
                             _geometry(params, "polygon", "Polygon"))
     if operation == "reassign":
         return reassign_grid(bset, _code(params, "grid"), _code(params, "community"))
+    if operation == "partition":
+        return partition_communities(bset, params, points, weights)
     raise EditError(f"operation must be one of {', '.join(OPERATIONS[:-1])}",
                     field="operation")
 
@@ -217,6 +227,31 @@ def reassign_grid(bset: BoundarySet, code: str, community_code: str) -> Edited:
                                  grids=sorted_layer(_recount(bset, frame, (new_code,))))
     return Edited(result, f"moved grid {code} to community {community_code} as {new_code}",
                   (code, new_code))
+
+
+def partition_communities(bset: BoundarySet, params: dict, points=None,
+                          weights=None) -> Edited:
+    """Redraw the grids of ``params["communities"]`` with :func:`geo.partition.partition`."""
+    codes = params.get("communities")
+    if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
+        raise EditError("communities must be a list of community codes", field="communities")
+    try:
+        result = partition(bset, codes, target=params.get("target"),
+                           min_households=params.get("min"), max_households=params.get("max"),
+                           points=points, weights=weights,
+                           weight_name="reports" if points is not None else None)
+    except InputError as exc:  # name the fields as this edit calls them
+        field = PARTITION_FIELDS.get(exc.field, exc.field)
+        raise EditError(str(exc), field=field) from None
+    q = result.quality.overall
+    before = set(bset.grids.loc[bset.grids["community_code"].isin(codes), "code"])
+    after = set(result.boundaries.grids.loc[
+        result.boundaries.grids["community_code"].isin(codes), "code"])
+    ratio = "–" if q["ratio"] is None or not np.isfinite(q["ratio"]) else f"{q['ratio']:.2f}"
+    summary = (f"partitioned {', '.join(codes)} into {q['grids']} grids: "
+               f"{result.quality.weight_name} per grid {q['min']:.0f}–{q['max']:.0f} "
+               f"(max/min {ratio}), mean Polsby-Popper {q['pp_mean']:.2f}")
+    return Edited(result.boundaries, summary, tuple(sorted(before | after)))
 
 
 def replace_layer(bset: BoundarySet, layer: str, frame: gpd.GeoDataFrame) -> Edited:

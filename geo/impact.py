@@ -114,6 +114,11 @@ class ReportIndex:
         self._month = np.concatenate([self._month, when.astype("datetime64[M]").astype(np.int64)])
         self.grid = np.concatenate([self.grid, self._resolver.grid_index(lon, lat)])
 
+    def recent(self, months: int, now=None) -> np.ndarray:
+        """Which points fall in the last ``months`` calendar months (this one included)."""
+        now = np.datetime64(now or "now", "M")
+        return self._month > (now - np.timedelta64(months, "M")).astype(np.int64)
+
     def preview(self, new: BoundarySet, *, months: int = 6, now=None, open_lon=(),
                 open_lat=()) -> Impact:
         """The effect of ``new`` on the reports of the last ``months`` calendar months (this
@@ -124,8 +129,7 @@ class ReportIndex:
         # Codes of both sets as one numbered list, so points are compared as integers.
         universe = np.array(sorted(set(old.grids["code"]) | set(new.grids["code"])), object)
         community_old, community_new = _community_numbers(universe, old, new)
-        now = np.datetime64(now or "now", "M")
-        recent = self._month > (now - np.timedelta64(months, "M")).astype(np.int64)
+        recent = self.recent(months, now)
         before, after, relocated = self._regrid(new, changes, universe, self.grid,
                                                 self.lon[recent], self.lat[recent], recent)
         open_lon, open_lat = np.asarray(open_lon, float), np.asarray(open_lat, float)

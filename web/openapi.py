@@ -161,10 +161,11 @@ PATHS = {
             errors=(400, 404))},
         "/{version}/edits": {"post": _op(
             "edit a draft: split (grid, line), merge (grids), reshape (grid, polygon), "
-            "reassign (grid, community)", [VERSION],
-            body={"application/json": {"schema": _fields(
-                "operation", "grid", "grids", "line", "polygon", "community", "crs",
-                "expected_revision", required=("operation",))}},
+            "reassign (grid, community), partition (communities, target, min, max, weight)",
+            [VERSION], body={"application/json": {"schema": _fields(
+                "operation", "grid", "grids", "line", "polygon", "community", "communities",
+                "target", "min", "max", "weight", "crs", "expected_revision",
+                required=("operation",))}},
             secure=True, errors=(400, 404, 409))},
         "/{version}/layers/{layer}": {"post": _op(
             "replace a layer of a draft by a GeoJSON, GeoPackage or FlatGeobuf file",

@@ -30,8 +30,8 @@ from web.maps import display_crs, geojson, new_map, parts
 
 bp = Blueprint("planner", __name__)
 API = "/api/v1/boundary-versions"
-EDIT_FIELDS = {"operation", "grid", "grids", "line", "polygon", "community", "crs",
-               "expected_revision"}
+EDIT_FIELDS = {"operation", "grid", "grids", "line", "polygon", "community", "communities",
+               "target", "min", "max", "weight", "crs", "expected_revision"}
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb")
 PLANNERS = ("planner", "admin")
 IMPACT_COLUMNS = ["code", "change", "community_before", "community_after", "area_before_m2",

@@ -93,3 +93,29 @@ def test_a_draft_is_started_edited_previewed_and_re_resolved_from_the_command_li
     assert listing[0].split()[:2] == ["2", "draft"] and listing[1].split()[:2] == ["1", "active"]
     assert "draft 2 discarded" in run(env, "versions", "discard", 2).output
     assert run(env, "versions", "discard", 1).exit_code == 2
+
+
+def test_partition_of_stored_communities_makes_a_draft(env, demo):
+    assert run(env, "seed-demo").exit_code == 0
+    codes = list(demo.communities["code"][:2])
+    done = run(env, "partition", ",".join(codes), "--target-households", 400, "--min", 300,
+               "--max", 500)
+    assert done.exit_code == 0, done.output
+    assert f"draft 2: partitioned {', '.join(codes)} into" in done.output
+    service = make_service(Settings.from_env(env))
+    draft = service.boundaries(2)
+    service.db.dispose()
+    new = draft.grids[draft.grids["community_code"].isin(codes)]
+    assert new["households"].between(300, 500).all()
+    assert set(draft.grids["code"]) - set(new["code"]) == set(
+        demo.grids.loc[~demo.grids["community_code"].isin(codes), "code"])
+    impact = json.loads(run(env, "versions", "impact", 2, "--json").output)
+    assert impact["summary"]["grids_added"] + impact["summary"]["grids_reshaped"] > 0
+    refused = run(env, "partition", codes[0], "--target-households", 400, "--out", "x.gpkg")
+    assert refused.exit_code == 2 and "--out goes with a SOURCE file" in refused.output
+    unknown = run(env, "partition", "610104999999", "--target-households", 400)
+    assert unknown.exit_code == 2 and "610104999999" in unknown.output
+    listing = run(env, "versions", "list").output.splitlines()
+    assert [line.split()[0] for line in listing] == ["2", "1"]  # the refused draft is gone
+    typo = run(env, "partition", "distrct.gpkg", "--target-households", 400)
+    assert typo.exit_code == 2 and "neither a file nor community codes" in typo.output

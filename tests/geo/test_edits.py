@@ -223,3 +223,24 @@ def test_replace_layer_recodes_like_an_import(demo):
     assert validate(after).ok
     with pytest.raises(EditError, match="layer must be"):
         replace_layer(demo, "rivers", layer)
+
+
+def test_partition_redraws_whole_communities_as_an_edit(demo):
+    codes = list(demo.communities["code"][5:7])
+    edited = apply_edit(demo, "partition", {"communities": codes, "target": 400, "min": 300,
+                                            "max": 500})
+    after = edited.boundaries
+    new = after.grids[after.grids["community_code"].isin(codes)]
+    assert new["households"].between(300, 500).all()
+    assert all(_tiles_community(after, c) for c in codes)
+    assert validate(after).ok
+    old = set(demo.grids.loc[demo.grids["community_code"].isin(codes), "code"])
+    assert set(edited.grids) == old | set(new["code"])
+    assert edited.summary.startswith(f"partitioned {', '.join(codes)} into {len(new)} grids")
+    for params, field in (({"communities": "x", "target": 400}, "communities"),
+                          ({"communities": [], "target": 400}, "communities"),
+                          ({"communities": codes, "target": -1}, "target"),
+                          ({"communities": ["610104999999"], "target": 400}, "communities")):
+        with pytest.raises(EditError) as caught:
+            apply_edit(demo, "partition", params)
+        assert caught.value.field == field

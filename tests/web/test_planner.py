@@ -282,3 +282,30 @@ def test_a_planner_splits_a_grid_on_the_page_sees_the_preview_and_activates(
     assert service.active_resolver()[0] == 2
     assert len(service.boundaries(2).grids) == len(demo.grids) + 1
     assert json.loads(json.dumps(service.version_info(2)["edits"][-1]))["operation"] == "split"
+
+
+def test_a_planner_partitions_a_community_by_households_or_by_reports(client, people, service,
+                                                                      demo):
+    headers = people["planner"]["headers"]
+    seed_report_history(service, 6000, days=90)
+    version = _draft(client, headers)
+    community = demo.communities["code"].iloc[10]
+    url = f"{API}/{version}/edits"
+    done = client.post(url, json={"operation": "partition", "communities": [community],
+                                  "target": 400, "min": 300, "max": 500}, headers=headers)
+    assert done.status_code == 200, done.json
+    assert done.json["edit"].startswith(f"partitioned {community} into")
+    grids = service.boundaries(version).grids
+    assert grids.loc[grids["community_code"] == community, "households"].between(300, 500).all()
+    by_reports = client.post(url, json={"operation": "partition", "communities": [community],
+                                        "target": 2, "weight": "reports"}, headers=headers)
+    assert by_reports.status_code == 200, by_reports.json
+    assert "reports per grid" in by_reports.json["edit"]
+    before = _rows(service, t.boundary_edits)
+    for payload, field in (({"weight": "cars", "target": 400}, "weight"),
+                           ({"target": 0}, "target"), ({"target": 400, "min": 500, "max": 300}, "min"),
+                           ({"target": 400, "communities": "all"}, "communities")):
+        body = {"operation": "partition", "communities": [community], **payload}
+        answer = client.post(url, json=body, headers=headers)
+        assert answer.status_code == 400 and answer.json["error"]["field"] == field, answer.json
+    assert _rows(service, t.boundary_edits) == before

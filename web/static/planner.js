@@ -158,6 +158,11 @@ function gridlinePlanner(map, options) {
     edit({operation: "reassign", grid: [...selected][0],
           community: document.getElementById("community").value});
   });
+  button("tool-partition", () => {
+    const number = (id) => Number(document.getElementById(id).value);
+    edit({operation: "partition", communities: [document.getElementById("community").value],
+          target: number("target"), min: number("low"), max: number("high")});
+  });
   button("activate", async () => {
     try {
       await gridlineSend(options.urls.activate, options.csrf, {});

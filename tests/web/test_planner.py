@@ -303,7 +303,8 @@ def test_a_planner_partitions_a_community_by_households_or_by_reports(client, pe
     assert "reports per grid" in by_reports.json["edit"]
     before = _rows(service, t.boundary_edits)
     for payload, field in (({"weight": "cars", "target": 400}, "weight"),
-                           ({"target": 0}, "target"), ({"target": 400, "min": 500, "max": 300}, "min"),
+                           ({"target": 0}, "target"),
+                           ({"target": 400, "min": 500, "max": 300}, "min"),
                            ({"target": 400, "communities": "all"}, "communities")):
         body = {"operation": "partition", "communities": [community], **payload}
         answer = client.post(url, json=body, headers=headers)

@@ -6,11 +6,22 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Blueprint, current_app, g, jsonify, request, session
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from dispatch.accounts import User
 from dispatch.errors import InputError
 from web.errors import Unauthorized
+from web.i18n import gettext as _
 
 bp = Blueprint("auth", __name__)
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -71,19 +82,46 @@ def init_app(app) -> None:
         return None
 
 
+@bp.get("/login")
+def login_page():
+    """The login form of the pages; it comes back to ``next`` (a path of this site)."""
+    return render_template("login.html", title=_("Log in"),
+                           next=local_path(request.args.get("next")), failed=False)
+
+
 @bp.post("/login")
 def login():
-    """Session login for pages: form or JSON ``username`` and ``password``."""
+    """Session login for pages: form or JSON ``username`` and ``password``. The page's form
+    (which sends ``next``) is answered by going there, or by the form again on a wrong
+    password; anything else gets JSON."""
     data = request.get_json(silent=True) if request.is_json else request.form
     if not hasattr(data, "get"):
         raise InputError("send username and password as a JSON object or a form",
                          field="username")
+    from_page = not request.is_json and "next" in data
     user = accounts().authenticate(str(data.get("username", "")), str(data.get("password", "")))
+    if user is None and from_page:
+        return render_template("login.html", title=_("Log in"), failed=True,
+                               next=local_path(data.get("next"))), 401
     if user is None:
         raise Unauthorized("wrong username or password")
     session.clear()
     session["user_id"] = user.id
+    if from_page:
+        return redirect(local_path(data.get("next")), code=303)
     return jsonify({"username": user.username, "role": user.role, "csrf_token": csrf_token()})
+
+
+def local_path(value) -> str:
+    """``value`` if it is a path on this site, else the home page (no open redirects)."""
+    text = str(value or "")
+    return text if text.startswith("/") and not text.startswith("//") and "\\" not in text \
+        else "/map/live"
+
+
+def login_redirect():
+    """Send a page's visitor who is not logged in to the login form, and back afterwards."""
+    return redirect(url_for("auth.login_page", next=request.full_path.rstrip("?")))
 
 
 @bp.post("/logout")

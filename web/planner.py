@@ -23,7 +23,7 @@ from geo.errors import GridlineError
 from geo.sources import LAYERS
 from web.api import body
 from web.args import int_arg, period_from
-from web.auth import require_user
+from web.auth import current_user, login_redirect, require_user
 from web.formats import csv_response, plain
 from web.i18n import gettext as _
 from web.maps import display_crs, geojson, new_map, parts
@@ -189,9 +189,18 @@ def _to_wgs84(params: dict, crs) -> dict:
 # --- pages ----------------------------------------------------------------------------------
 
 
+def _page_visitor():
+    """None for a planner; else the answer to give: the login form for a visitor."""
+    if current_user() is None:
+        return login_redirect()
+    planner()
+    return None
+
+
 @bp.get("/planner")
 def versions_page():
-    planner()
+    if (answer := _page_visitor()) is not None:
+        return answer
     return render_template("planner_versions.html", title=_("Boundary versions"),
                            versions=service().versions())
 
@@ -200,7 +209,8 @@ def versions_page():
 def draft_page(version: int):
     """A version on a map: its grids over the active version's edges, with the edit tools,
     the impact preview and activation for a draft."""
-    planner()
+    if (answer := _page_visitor()) is not None:
+        return answer
     info = service().version_info(version)
     active, resolver = service().active_resolver()
     bset = service().boundaries(version)

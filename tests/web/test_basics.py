@@ -90,7 +90,7 @@ def test_the_openapi_document_is_valid_and_describes_every_route(app, client):
     pages = {"static", "assets.leaflet_file", "maps.live", "maps.hotspots", "maps.coverage",
              "maps.workload", "reporter.form", "reporter.status", "statspage.page",
              "planner.versions_page", "planner.draft_page",
-             "participation.page", "stations.page"}
+             "participation.page", "stations.page", "auth.login_page"}
     served = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint in pages:

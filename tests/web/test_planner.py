@@ -310,3 +310,23 @@ def test_a_planner_partitions_a_community_by_households_or_by_reports(client, pe
         answer = client.post(url, json=body, headers=headers)
         assert answer.status_code == 400 and answer.json["error"]["field"] == field, answer.json
     assert _rows(service, t.boundary_edits) == before
+
+
+def test_a_visitor_is_sent_to_the_login_form_and_back(page, live, service, client):
+    Accounts(service.db, service.clock).add_user("plan", PASSWORD, "planner")
+    page.goto(f"{live}/planner?lang=en")
+    assert page.url.startswith(f"{live}/login?next=")
+    page.fill("#username", "plan")
+    page.fill("#password", "wrong")
+    page.click("#login")
+    assert page.locator("#login-error").inner_text() == "Wrong username or password."
+    page.fill("#username", "plan")
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(f"{live}/planner?lang=en")
+    assert page.locator("table#versions tbody tr").count() == 1
+    # The form only ever sends its visitor back to a page of this site.
+    sent = client.post("/login", data={"username": "plan", "password": PASSWORD,
+                                       "next": "https://elsewhere.example/"})
+    assert sent.status_code == 303 and sent.headers["Location"] == "/map/live"
+    assert client.get("/planner").status_code == 200

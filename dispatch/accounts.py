@@ -206,9 +206,12 @@ def check_order_action(db, user: User | None, order: dict, action: str,
 def check_community(db, user: User, community_code: str | None) -> None:
     """Refuse unless ``user`` works in the community: a gridworker or grid leader in one of its
     grids, a dispatcher in its street (codes nest: street, community, grid); an admin anywhere.
-    Nothing is checked for ``None`` (a thing that belongs to no community)."""
-    if user.role == "admin" or community_code is None:
+    A thing that belongs to no community (``None``: a station's shelf, an order in no
+    community) is for an admin only."""
+    if user.role == "admin":
         return
+    if community_code is None:
+        raise Forbidden("this belongs to no community: only an admin may act on it")
     if user.role == "dispatcher":
         mine = bool(user.street_code) and community_code.startswith(user.street_code)
     else:

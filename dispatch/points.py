@@ -30,6 +30,7 @@ from dispatch.storage import known_id
 DEFAULT_RULES = Path(__file__).with_name("points.toml")
 EARNING = ("report", "me_too", "activity", "adjustment", "reversal")
 MAX_TEXT = 500
+MONTHS_FROM, MONTHS_TO = 2000, 9998  # the years a leaderboard month may name
 MAX_STATEMENT = 500
 
 
@@ -192,7 +193,7 @@ class Points:
         if not 0 < hours <= self.rules.max_activity_hours or (hours * 2) % 1:
             raise InputError(f"hours must be a whole or half number from 0.5 to "
                              f"{self.rules.max_activity_hours}", field="hours")
-        amount = round(hours * self.rules.activity_per_hour)
+        amount = int(hours * self.rules.activity_per_hour + 0.5)  # halves round up
         with self.db.unit_of_work() as uow:
             check_user(uow, user_id)
             return post(uow, user_id, amount, "activity", actor, self.service.clock(),
@@ -222,7 +223,7 @@ class Points:
         known_id(entry_id, "ledger entry")
         with self.db.unit_of_work() as uow:
             row = uow.execute(select(t.points_ledger).where(
-                t.points_ledger.c.id == entry_id)).first()
+                t.points_ledger.c.id == entry_id).with_for_update()).first()
             if row is None:
                 raise NotFound(f"no ledger entry {entry_id}")
             if row.cause not in EARNING or row.cause == "reversal":
@@ -269,6 +270,9 @@ class Points:
         except (TypeError, ValueError):
             raise InputError(f"month must be written YYYY-MM, not {month!r}",
                              field="month") from None
+        if not MONTHS_FROM <= first.year <= MONTHS_TO:
+            raise InputError(f"month must lie between {MONTHS_FROM} and {MONTHS_TO}",
+                             field="month")
         nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
         until = datetime.combine(nxt, datetime.min.time(), tzinfo=self.service.timezone)
         p, u = t.points_ledger.c, t.users.c

@@ -24,6 +24,7 @@ from dispatch.errors import InputError
 from dispatch.services import _crs, _number
 from geo.crs import to_wgs84
 from geo.demo import data_dir
+from geo.resolver import point_problem
 
 GEOD = Geod(ellps="WGS84")
 SEED = 610104
@@ -102,6 +103,9 @@ class Stations:
         """Stations within ``radius_m`` metres of the point offering every one of
         ``services`` (and open now, unless ``open_only`` is false), nearest first."""
         x, y = _number(lon, "lon"), _number(lat, "lat")
+        problem = point_problem(x, y, _crs(crs))
+        if problem:
+            raise InputError(problem, field="lat" if problem.startswith("latitude") else "lon")
         radius = _number(radius_m, "radius_m")
         if not 0 < radius <= MAX_RADIUS_M:
             raise InputError(f"radius_m must be from 1 to {MAX_RADIUS_M} metres",

@@ -78,8 +78,13 @@ class BoundaryVersions:
                                "it again")
             uow.execute(update(t.boundary_versions).where(t.boundary_versions.c.active)
                         .values(active=False))
-            uow.execute(update(t.boundary_versions).where(t.boundary_versions.c.id == version)
-                        .values(active=True, draft=False, activated_at=self.clock()))
+            done = uow.execute(update(t.boundary_versions).where(
+                (t.boundary_versions.c.id == version)
+                & (t.boundary_versions.c.revision == row.revision))
+                .values(active=True, draft=False, activated_at=self.clock()))
+            if done.rowcount != 1:  # an edit slipped in: this resolver is not of it
+                raise Conflict(f"boundary version {version} was edited meanwhile; preview "
+                               "it again")
         with self._resolver_lock:
             self._resolvers.setdefault(version, resolver)
         self._active = None

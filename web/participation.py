@@ -34,12 +34,15 @@ def market() -> Supermarket:
     return current_app.extensions["gridline.supermarket"]
 
 
-def community_staff(user: User, community_code=None) -> User:
+_ANY = object()  # no particular community: the role alone is checked
+
+
+def community_staff(user: User, community_code=_ANY) -> User:
     """The user, if they work for a community — ``community_code``'s, when given — or
     administer the service; else Forbidden."""
     if user.role not in COMMUNITY_STAFF:
         raise Forbidden(f"a {user.role} account may not do this; it needs a community worker")
-    if isinstance(community_code, str):
+    if community_code is not _ANY:
         check_community(current_app.extensions["gridline"].db, user, community_code)
     return user
 
@@ -73,6 +76,8 @@ def statement(user_id: int):
 def check_in():
     data = body({"user_id", "activity", "hours", "community_code"})
     user = community_staff(require_user(), data.get("community_code"))
+    if data.get("user_id") == user.id:
+        raise Forbidden("a community worker cannot check in their own volunteering")
     return jsonify(points().check_in(data.get("user_id"), data.get("activity"),
                                      data.get("hours"), data.get("community_code"),
                                      user.actor)), 201
@@ -154,6 +159,8 @@ def close_redemption(redemption_id: int, step: str):
     user = require_user()
     body(set())
     found = market().redemption(redemption_id)
+    if step == "hand-over" and found["user_id"] == user.id:
+        raise Forbidden("a hand-over is confirmed by someone other than the person redeeming")
     if step == "hand-over" or found["user_id"] != user.id:
         community_staff(user, found["community_code"])
     close = market().hand_over if step == "hand-over" else market().cancel

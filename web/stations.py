@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from dispatch.accounts import staff
 from dispatch.stations import Stations, load_station_hours
 from web.api import body
-from web.auth import require_user
+from web.auth import current_user, require_user
 from web.i18n import gettext as _
 from web.maps import new_map, parts, to_display
 
@@ -54,7 +54,9 @@ def page():
     """Every station on the map, green when open now, with its hours and services; the table
     beside it counts check-ins and riders' reports."""
     table = stations().table()
-    counts = {c["station_id"]: c for c in stations().counts()}
+    user = current_user()
+    shown = user is not None and user.is_staff  # the counts are for staff
+    counts = {c["station_id"]: c for c in stations().counts()} if shown else {}
     bounds = stations().service.active_resolver()[1].boundaries.grids.total_bounds
     m = new_map(bounds)
     x, y = to_display([s["lon"] for s in table], [s["lat"] for s in table])
@@ -66,7 +68,8 @@ def page():
                             fill_color=colour, fill_opacity=0.9, tooltip=label).add_to(m)
     rows = [{**s, **counts.get(s["station_id"], {})} for s in table]
     return render_template("stations.html", map=parts(m), title=_("Service stations"),
-                           rows=rows, legend=[(OPEN, _("Open now")), (CLOSED, _("Closed now"))])
+                           rows=rows, counts=shown,
+                           legend=[(OPEN, _("Open now")), (CLOSED, _("Closed now"))])
 
 
 def init_app(app) -> None:

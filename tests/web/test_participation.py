@@ -144,3 +144,36 @@ def test_the_statement_page(client, people, shelf):
     assert 'id="balance">70<' in html and "面粉 5kg" in html and "积分超市兑换" in html
     english = client.get("/points?lang=en").get_data(as_text=True)
     assert "Redeemed in the points supermarket" in english
+
+
+def test_staff_neither_credit_nor_hand_over_to_themselves(client, people, shelf):
+    leader = people["grid_leader"]
+    own = client.post("/api/v1/points/activities", headers=leader["headers"],
+                      json={"user_id": leader["user"].id, "activity": "巡查", "hours": 8,
+                            "community_code": HOME})
+    assert own.status_code == 403 and mine(client, people, "grid_leader")["balance"] == 0
+    grant(client, people, "grid_leader")
+    taken = client.post("/api/v1/supermarket/redemptions", headers=leader["headers"],
+                        json={"item_id": shelf["id"]}).json
+    url = f"/api/v1/supermarket/redemptions/{taken['id']}"
+    assert client.post(f"{url}/hand-over", headers=leader["headers"], json={}).status_code == 403
+    handed = client.post(f"{url}/hand-over", headers=people["dispatcher"]["headers"], json={})
+    assert handed.status_code == 200 and handed.json["state"] == "handed_over"
+
+
+def test_a_station_shelf_belongs_to_no_community_and_is_for_an_admin(client, people):
+    item = {"name": "矿泉水", "price": 5, "stock": 10, "station_id": "ST001"}
+    for role in ("grid_leader", "dispatcher", "gridworker"):
+        answer = client.post("/api/v1/supermarket/items", headers=people[role]["headers"],
+                             json=item)
+        assert answer.status_code == 403, role
+    assert client.get("/api/v1/supermarket/items").json == []
+    added = client.post("/api/v1/supermarket/items", headers=people["admin"]["headers"],
+                        json=item)
+    assert added.status_code == 201
+
+
+@pytest.mark.parametrize("month", ["9999-12", "0001-01", "1999-12"])
+def test_a_leaderboard_month_out_of_range_is_refused(client, month):
+    answer = client.get(f"/api/v1/points/leaderboard?community={HOME}&month={month}")
+    assert answer.status_code == 400 and answer.json["error"]["field"] == "month"

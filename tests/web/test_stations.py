@@ -77,6 +77,17 @@ def test_the_station_map_page(client, people):
     assert "红色驿站" in html and "07:00-19:00" in html and "正在开放" in html
     assert 'data-station="ST001" class="open"' in html
     assert "cdn" not in html.lower() and "leaflet.js" in html
+    assert "checkins" not in html  # the counts are for staff
+    staff_view = client.get("/stations", headers=people["dispatcher"]["headers"])
+    assert '<td class="num checkins">1</td>' in staff_view.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query, field", [("lon=nan&lat=34.2", "lon"),
+                                          ("lon=108.9&lat=95", "lat"),
+                                          ("lon=500&lat=34.2", "lon")])
+def test_stations_near_a_point_out_of_range_are_refused(client, query, field):
+    answer = client.get(f"/api/v1/stations/near?{query}")
+    assert answer.status_code == 400 and answer.json["error"]["field"] == field
 
 
 def test_the_station_map_draws_every_station_in_the_browser(live, page, demo):

@@ -12,7 +12,7 @@ Distances are geodesic metres on the WGS84 ellipsoid, computed for all stations 
 from __future__ import annotations
 
 import tomllib
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from geo.resolver import point_problem
 
 GEOD = Geod(ellps="WGS84")
 SEED = 610104
+CHECKIN_WINDOW = timedelta(minutes=30)  # one check-in per rider and station in this time
 MAX_RADIUS_M = 20_000
 MOBILE_ROLES = ("rider", "courier")
 DEMO_HOURS = ("07:00-19:00", "08:00-20:00", "08:30-21:00", "09:00-22:00", "00:00-24:00")
@@ -126,14 +127,24 @@ class Stations:
         return sorted(found, key=lambda s: s["distance_m"])
 
     def check_in(self, station_id, user_id: int) -> dict:
-        """A rider checks in at a station."""
+        """A rider checks in at a station; checking in again at the same station within
+        :data:`CHECKIN_WINDOW` answers the first check-in (``repeat``) and counts nothing."""
         if station_id not in set(self._frame()["station_id"]):
             raise InputError(f"no station {station_id!r} in the district", field="station_id")
         now = self.service.clock()
+        c = t.station_checkins.c
         with self.service.db.unit_of_work() as uow:
-            cid = uow.execute(insert(t.station_checkins).returning(t.station_checkins.c.id), {
+            uow.lock(f"checkin:{station_id}:{user_id}")
+            earlier = uow.execute(select(c.id, c.at).where(
+                c.station_id == station_id, c.user_id == user_id,
+                c.at > now - CHECKIN_WINDOW).order_by(c.id.desc())).first()
+            if earlier is not None:
+                return {"id": earlier.id, "station_id": station_id, "user_id": user_id,
+                        "at": earlier.at.isoformat(), "repeat": True}
+            cid = uow.execute(insert(t.station_checkins).returning(c.id), {
                 "station_id": station_id, "user_id": user_id, "at": now}).scalar_one()
-        return {"id": cid, "station_id": station_id, "user_id": user_id, "at": now.isoformat()}
+        return {"id": cid, "station_id": station_id, "user_id": user_id, "at": now.isoformat(),
+                "repeat": False}
 
     def counts(self) -> list[dict]:
         """Per station: check-ins, and reports sent by riders and couriers (mobile

@@ -31,6 +31,13 @@ def _op(summary, params=(), ok=None, ok_status="200", body=None, secure=False, e
     return operation
 
 
+def _also(operation, status):
+    """``operation`` with one more success status, answered like its first."""
+    first = next(iter(operation["responses"].values()))
+    operation["responses"][status] = first
+    return operation
+
+
 def _fields(*names, required=()):
     schema = {"type": "object", "properties": {n: {} for n in names},
               "additionalProperties": False}
@@ -264,9 +271,10 @@ PARTICIPATION = {
         [_param("lon", required=True), _param("lat", required=True), _param("crs"),
          _param("radius_m"), _param("services", description="comma-separated, all required"),
          _param("all", description="1: closed stations too")], ok=JSON_ARRAY)},
-    "/api/v1/stations/{station_id}/checkins": {"post": _op(
-        "check in at a station", [_param("station_id", "path")], ok_status="201",
-        body={"application/json": {"schema": _fields()}}, secure=True)},
+    "/api/v1/stations/{station_id}/checkins": {"post": _also(_op(
+        "check in at a station (201; 200 with the earlier check-in when repeated within 30 "
+        "minutes)", [_param("station_id", "path")], ok_status="201",
+        body={"application/json": {"schema": _fields()}}, secure=True), "200")},
     "/api/v1/stations/counts": {"get": _op(
         "check-ins and riders' reports per station (staff)", ok=JSON_ARRAY, secure=True)},
 }

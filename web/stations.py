@@ -40,7 +40,8 @@ def near():
 def check_in(station_id: str):
     user = require_user()
     body(set())
-    return jsonify(stations().check_in(station_id, user.id)), 201
+    done = stations().check_in(station_id, user.id)
+    return jsonify(done), 200 if done["repeat"] else 201
 
 
 @bp.get("/api/v1/stations/counts")

@@ -52,11 +52,15 @@ def test_bad_searches_are_refused(client, query, field):
     assert answer.status_code == 400 and answer.json["error"]["field"] == field
 
 
-def test_check_ins_and_riders_reports_are_counted(client, people, service, demo):
+def test_check_ins_and_riders_reports_are_counted(client, people, service, demo, clock):
     rider = people["reporter"]["headers"]
-    for _ in range(2):
-        assert client.post("/api/v1/stations/ST001/checkins", headers=rider,
-                           json={}).status_code == 201
+    first = client.post("/api/v1/stations/ST001/checkins", headers=rider, json={})
+    again = client.post("/api/v1/stations/ST001/checkins", headers=rider, json={})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["repeat"] and again.json["id"] == first.json["id"]  # counted once
+    clock.advance(minutes=31)
+    later = client.post("/api/v1/stations/ST001/checkins", headers=rider, json={})
+    assert later.status_code == 201 and later.json["id"] != first.json["id"]
     assert client.post("/api/v1/stations/ST001/checkins", json={}).status_code == 401
     unknown = client.post("/api/v1/stations/ST999/checkins", headers=rider, json={})
     assert unknown.status_code == 400 and unknown.json["error"]["field"] == "station_id"

@@ -10,10 +10,10 @@ reporter: such reports need an account or a phone number).
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from dispatch.config import read_toml
 from dispatch.errors import InputError
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.toml")
@@ -82,10 +82,7 @@ class Catalogue:
 def load_catalogue(path=None) -> Catalogue:
     """Read and check a catalogue file; every problem is reported with its category."""
     path = Path(path or os.environ.get("GRIDLINE_CATALOGUE") or DEFAULT_CATALOGUE)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"cannot read catalogue {path}: {exc}", field="catalogue") from exc
+    data = read_toml(path, "catalogue", "catalogue")
     departments = {code: Department(code, d["name"], d.get("name_en", d["name"]),
                                     d.get("contact", ""))
                    for code, d in data.get("departments", {}).items()}

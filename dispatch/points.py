@@ -14,7 +14,6 @@ adjustment with a reason.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dispatch import schema as t
+from dispatch.config import read_toml
 from dispatch.errors import Conflict, InputError, NotFound
 from dispatch.model import State
 from dispatch.storage import known_id
@@ -54,11 +54,7 @@ class PointsRules:
 def load_points_rules(path=None) -> PointsRules:
     """The rules in ``path`` (the shipped ``points.toml`` by default), every amount checked."""
     path = Path(path or DEFAULT_RULES)
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"points rules {path}: {exc}", field="points") from exc
+    data = read_toml(path, "points rules", "points")
     names = ("report_verified", "me_too_verified", "activity_per_hour", "max_activity_hours",
              "max_adjustment")
     values = {}

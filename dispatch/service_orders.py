@@ -10,7 +10,6 @@ not done by its deadline is marked overdue by the sweep, once.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy import insert, select, update
 
 from dispatch import schema as t
 from dispatch.compounds import Compounds
+from dispatch.config import read_toml
 from dispatch.errors import Forbidden, IllegalTransition, InputError, NotFound
 from dispatch.model import check_meeting
 from dispatch.services import MAX_DESCRIPTION, SYSTEM, _crs, _number, _text
@@ -60,11 +60,7 @@ class MenuService:
 def load_menu(path=None, departments=()) -> dict[str, MenuService]:
     """The service menu in ``path`` (the shipped one by default), each service checked."""
     path = Path(path or DEFAULT_MENU)
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"service menu {path}: {exc}", field="menu") from exc
+    data = read_toml(path, "service menu", "menu")
     menu = {}
     for code, s in data.get("services", {}).items():
         try:

@@ -11,7 +11,6 @@ Distances are geodesic metres on the WGS84 ellipsoid, computed for all stations 
 
 from __future__ import annotations
 
-import tomllib
 from datetime import time, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from pyproj import Geod
 from sqlalchemy import func, insert, select
 
 from dispatch import schema as t
+from dispatch.config import read_toml
 from dispatch.errors import InputError
 from dispatch.services import _crs, _number
 from geo.crs import to_wgs84
@@ -54,11 +54,7 @@ def write_demo_station_hours(bset, path=None, seed: int = SEED) -> Path:
 def load_station_hours(path=None) -> dict[str, tuple[time, time | None]]:
     """Opening hours by station id: (opens, closes), closes None meaning midnight."""
     path = Path(path or demo_station_hours_file())
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"station hours {path}: {exc}", field="station_hours") from exc
+    data = read_toml(path, "station hours", "station_hours")
     return {sid: _hours(sid, value) for sid, value in data.items()}
 
 

@@ -26,6 +26,7 @@ from dispatch.storage import known_id
 from geo.boundaries import BoundarySet, build_boundaries, load_boundaries
 from geo.crs import WGS84
 from geo.edits import Edited, apply_edit, replace_layer
+from geo.plain import plain_record
 from geo.resolver import Resolver
 from geo.sources import LAYERS, POLYGON_LAYERS, RawLayers, read_source
 from geo.validation import validate
@@ -68,14 +69,9 @@ class BoundaryVersions:
         if not row.valid:
             raise InputError(f"boundary version {version} has validation errors and cannot "
                              "be activated", field="version")
-        resolver = self.resolver(version)
+        resolver = self.resolver(version) if not row.draft else Resolver(self._set_of(row))
         with self.db.unit_of_work() as uow:
             uow.lock("boundary_versions")
-            current = uow.execute(select(t.boundary_versions.c.revision).where(
-                t.boundary_versions.c.id == version)).scalar()
-            if current != row.revision:
-                raise Conflict(f"boundary version {version} was edited meanwhile; preview "
-                               "it again")
             uow.execute(update(t.boundary_versions).where(t.boundary_versions.c.active)
                         .values(active=False))
             done = uow.execute(update(t.boundary_versions).where(
@@ -113,12 +109,13 @@ class BoundaryVersions:
     def resolver(self, version: int) -> Resolver:
         """The resolver of a version that no longer changes (a draft's is built on demand)."""
         with self._resolver_lock:
-            if version not in self._resolvers:
-                bset = self.boundaries(version)
-                if self._version_row(version).draft:
-                    return Resolver(bset)
-                self._resolvers[version] = Resolver(bset)
-            return self._resolvers[version]
+            if version in self._resolvers:
+                return self._resolvers[version]
+            row = self._version_row(version)
+            resolver = Resolver(self._set_of(row))
+            if not row.draft:
+                self._resolvers[version] = resolver
+            return resolver
 
     # --- reading versions -----------------------------------------------------------------
 
@@ -142,7 +139,11 @@ class BoundaryVersions:
 
     def boundaries(self, version: int) -> BoundarySet:
         """The boundary set of ``version`` (a draft's as of its latest revision; cached)."""
-        row = self._version_row(version)
+        return self._set_of(self._version_row(version))
+
+    def _set_of(self, row) -> BoundarySet:
+        """The boundary set of a version's row, as of the row's revision."""
+        version = row.id
         if not row.draft and version in self._resolvers:
             return self._resolvers[version].boundaries
         key = (version, row.revision)
@@ -336,14 +337,8 @@ def feature_rows(version: int, bset: BoundarySet, layers) -> list[dict]:
         properties = frame[extra].astype(object).to_dict("records")
         rows += [{"version_id": version, "layer": layer, "code": code, "name": name,
                   "parent_code": parent, "geometry": wkb,
-                  "properties": {k: _jsonable(v) for k, v in props.items()}}
+                  "properties": plain_record(props)}
                  for code, name, parent, wkb, props in zip(
                      frame[key], frame["name"], parents, shapely.to_wkb(frame.geometry.values),
                      properties, strict=True)]
     return rows
-
-
-def _jsonable(value):
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return value.item() if hasattr(value, "item") else value

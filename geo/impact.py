@@ -22,6 +22,7 @@ import shapely
 
 from geo.boundaries import BoundarySet, to_metric
 from geo.locate import PolygonLocator
+from geo.plain import plain_records
 from geo.resolver import Resolver
 
 ADDED, REMOVED, RESHAPED, MOVED = "added", "removed", "reshaped", "moved"
@@ -79,7 +80,8 @@ class Impact:
 
     def to_dict(self) -> dict:
         return {"summary": self.summary,
-                "grids": _records(self.grids), "stations": _records(self.stations)}
+                "grids": plain_records(self.grids),
+                "stations": plain_records(self.stations)}
 
 
 class ReportIndex:
@@ -273,9 +275,3 @@ def _serving_station(bset: BoundarySet, codes: list[str]) -> dict[str, str]:
     nearest = shapely.STRtree(bset.metric("stations")).query_nearest(inside, all_matches=False)
     ids = bset.stations["station_id"].to_numpy(object)[nearest[1]]
     return dict(zip(grids["code"].to_numpy(object)[nearest[0]], ids, strict=True))
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: (None if isinstance(v, float) and v != v else
-                 v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-            for row in frame.to_dict("records")]

@@ -40,6 +40,7 @@ from geo.boundaries import BoundarySet, build_boundaries
 from geo.codes import is_well_formed
 from geo.crs import WGS84, parse_crs, transformer
 from geo.errors import InputError
+from geo.plain import plain_record, plain_records
 from geo.resolver import input_problems
 from geo.sources import RawLayers
 
@@ -73,9 +74,9 @@ class PartitionQuality:
         """Plain JSON-able values: NaN and infinite ratios become None."""
         return {"weight": self.weight_name,
                 "limits": {"min": self.min_weight, "max": self.max_weight},
-                "overall": _plain(self.overall),
-                "communities": [_plain(r) for r in self.communities.to_dict("records")],
-                "grids": [_plain(r) for r in self.grids.to_dict("records")],
+                "overall": plain_record(self.overall),
+                "communities": plain_records(self.communities),
+                "grids": plain_records(self.grids),
                 "notes": list(self.notes)}
 
     def to_json(self) -> str:
@@ -584,18 +585,6 @@ def _summary(table: pd.DataFrame) -> dict:
             "pp_min": float(table["polsby_popper"].min()),
             "contiguous": bool(table["contiguous"].all()),
             "outside": int((~table["within_limits"]).sum())}
-
-
-def _plain(record: dict) -> dict:
-    """Numpy scalars as Python values, NaN and infinity as None."""
-    out = {}
-    for key, value in record.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None
-        out[key] = value
-    return out
 
 
 def _num(value, digits=0) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from xml.etree import ElementTree
 
 from flask import current_app
@@ -49,13 +48,6 @@ def _text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def plain(value):
-    """A value from a data frame as plain JSON: numpy scalars unwrapped, NaN as None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -20,7 +20,7 @@ from flask import current_app, url_for
 
 from geo.crs import from_wgs84, to_wgs84
 from geo.errors import InputError
-from web.formats import plain
+from geo.plain import plain
 
 WGS84, GCJ02 = "wgs84", "gcj02"
 

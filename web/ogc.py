@@ -18,8 +18,8 @@ from flask import Blueprint, current_app, jsonify, render_template_string, reque
 from dispatch.errors import InputError, NotFound
 from dispatch.model import FINAL, State
 from dispatch.overview import gridworker_names
+from geo.plain import plain
 from web.args import int_arg
-from web.formats import plain
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 GEOJSON = "application/geo+json"

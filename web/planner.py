@@ -20,11 +20,12 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 from dispatch.errors import Forbidden, InputError
 from geo.crs import parse_crs, to_wgs84
 from geo.errors import GridlineError
+from geo.plain import plain
 from geo.sources import LAYERS
 from web.api import body
 from web.args import int_arg, period_from
 from web.auth import current_user, login_redirect, require_user
-from web.formats import csv_response, plain
+from web.formats import csv_response
 from web.i18n import gettext as _
 from web.maps import display_crs, geojson, new_map, parts
 

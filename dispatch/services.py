@@ -27,7 +27,7 @@ from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
 from dispatch.planning import Planning
 from dispatch.stats import statistics
-from dispatch.storage import Database, known_id
+from dispatch.storage import Database, Prepared, known_id
 from dispatch.versions import BoundaryVersions
 from geo.crs import parse_crs
 from geo.errors import GridlineError
@@ -40,13 +40,13 @@ REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 MAX_PAGE = 10_000
 DELIVERY_GATHER_SECONDS = 0.2
 log = logging.getLogger("gridline.dispatch")
-INSERT_REPORT = insert(t.reports).returning(t.reports.c.id)
+INSERT_REPORT = Prepared(insert(t.reports).returning(t.reports.c.id))
 _g, _gg = t.gridworkers.c, t.gridworker_grids.c
 _on_duty = select(_g.id, _g.role).join(t.gridworker_grids, _gg.gridworker_id == _g.id).where(
     _g.on_duty).order_by(_g.id)
-GRID_PEOPLE = _on_duty.where(_gg.grid_code == bindparam("grid"))
-COMMUNITY_LEADER = _on_duty.where(_gg.grid_code.like(bindparam("prefix")),
-                                  _g.role == "grid_leader")
+GRID_PEOPLE = Prepared(_on_duty.where(_gg.grid_code == bindparam("grid")))
+COMMUNITY_LEADER = Prepared(_on_duty.where(_gg.grid_code.like(bindparam("prefix")),
+                                           _g.role == "grid_leader").limit(1))
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ class Service(BoundaryVersions):
         if where.status != OUTSIDE:
             uow.lock(f"intake:{category.code}:{where.community_code}")
             outcome, order = self._create_or_attach(uow, category, where, version, now)
-        report_id = uow.execute(INSERT_REPORT, dict(
+        report_id = uow.scalar(INSERT_REPORT, dict(
             work_order_id=order.id if order else None, outcome=outcome,
             category=category.code, description=report["description"],
             lon=where.lon, lat=where.lat, original_x=report["x"],
@@ -246,7 +246,7 @@ class Service(BoundaryVersions):
             reporter_role=report["reporter_role"], photo=photo_name,
             idempotency_key=report["idempotency_key"], user_id=user_id,
             attributes=report["attributes"], media_url=report["media_url"],
-            created_at=now)).scalar_one()
+            created_at=now))
         return {"report_id": report_id, "outcome": outcome,
                 "work_order_id": order.id if order else None, "status": where.status,
                 "grid_code": where.grid_code, "community_code": where.community_code,
@@ -274,16 +274,16 @@ class Service(BoundaryVersions):
         leaders, else the street's dispatch queue (the lowest id first in each)."""
         if grid_code:
             people = {}
-            for row in uow.execute(GRID_PEOPLE, {"grid": grid_code}):
+            for row in uow.rows(GRID_PEOPLE, {"grid": grid_code}):
                 people.setdefault(row.role, row.id)
             for role, queue in (("gridworker", "gridworker"), ("mobile", "gridworker"),
                                 ("grid_leader", "grid_leader")):
                 if role in people:
                     return people[role], queue
         if community_code:
-            found = uow.execute(COMMUNITY_LEADER, {"prefix": f"{community_code}%"}).first()
+            found = uow.rows(COMMUNITY_LEADER, {"prefix": f"{community_code}%"})
             if found:
-                return found.id, "community"
+                return found[0].id, "community"
         return None, "street"
 
     def _by_key(self, key: str) -> dict | None:

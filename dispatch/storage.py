@@ -15,6 +15,7 @@ import copy
 import os
 import threading
 import time
+from collections import namedtuple
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from geoalchemy2 import Geography
 from pyproj import Geod
 from sqlalchemy import (
     Float,
+    Numeric,
     and_,
     bindparam,
     cast,
@@ -40,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 try:
     import fcntl
@@ -193,6 +195,88 @@ def _sqlite_connect(dbapi_connection, _record):
     cursor.close()
 
 
+class Prepared:
+    """A Core statement compiled once per database and run straight on the driver's cursor.
+
+    Every report runs the same few short statements; for them SQLAlchemy's work around each
+    execution (cache lookup, execution context, result objects) costs several times what the
+    database does. The SQL, the parameters' conversions (aware UTC times, JSON, booleans) and
+    the results' conversions are SQLAlchemy's own, worked out once. Rows come back as named
+    tuples. An INSERT is compiled for the columns its first parameters name.
+    """
+
+    def __init__(self, statement):
+        self.statement = statement
+        self._forms: dict[tuple, tuple] = {}
+
+    def _form(self, dialect, keys: tuple) -> tuple:
+        form = self._forms.get((dialect.name, keys))
+        if form is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
+            rendered = {compiled.bind_names[b]: b for b in compiled.binds.values()}
+            names = tuple(compiled.positiontup) if compiled.positional else tuple(rendered)
+            binds = []  # (parameter name, or None for a value fixed in the statement; conversion)
+            for name in names:
+                bind = rendered[name]
+                convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+                if bind.key in keys:
+                    binds.append((bind.key, convert))
+                else:
+                    value = bind.effective_value
+                    binds.append((None, convert(value) if convert else value))
+            columns = list(getattr(self.statement, "exported_columns", ()))
+            # Numbers come from both drivers as Python numbers already.
+            results = [None if isinstance(c.type, (Float, Numeric))
+                       else c.type.dialect_impl(dialect).result_processor(dialect, None)
+                       for c in columns]
+            row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
+            form = (compiled.string, names, binds, compiled.positional, row,
+                    results if any(results) else None)
+            self._forms[(dialect.name, keys)] = form
+        return form
+
+    def _params(self, form, params: dict):
+        _, names, binds, positional, _, _ = form
+        values = [fixed if key is None else params[key] if fixed is None else fixed(params[key])
+                  for key, fixed in binds]
+        return values if positional else dict(zip(names, values, strict=True))
+
+    def run(self, connection: Connection, params: dict | list[dict]):
+        """Execute with one set of parameters (or many, for an INSERT without RETURNING);
+        the driver's cursor, its rows not yet read."""
+        many = isinstance(params, list)
+        dialect = connection.dialect
+        form = self._form(dialect, tuple(params[0] if many else params))
+        cursor = connection.connection.cursor()
+        try:
+            if many:
+                cursor.executemany(form[0], [self._params(form, p) for p in params])
+            else:
+                cursor.execute(form[0], self._params(form, params))
+        except dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy would raise it
+            disconnected = dialect.is_disconnect(exc, connection.connection.dbapi_connection,
+                                                 cursor)
+            if disconnected:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(form[0], params, exc, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=disconnected) from exc
+        return cursor
+
+    def rows(self, connection: Connection, params: dict) -> list:
+        """The result rows, converted as SQLAlchemy would, as named tuples."""
+        cursor = self.run(connection, params)
+        _, _, _, _, row, results = self._forms[(connection.dialect.name, tuple(params))]
+        fetched = cursor.fetchall()
+        if results is None:
+            return [row._make(r) for r in fetched]
+        return [row._make(v if p is None else p(v) for v, p in zip(r, results, strict=True))
+                for r in fetched]
+
+    def scalar(self, connection: Connection, params: dict):
+        """The first column of the one row the statement returns."""
+        return self.rows(connection, params)[0][0]
+
+
 class UnitOfWork:
     """Repositories sharing one open transaction."""
 
@@ -204,10 +288,16 @@ class UnitOfWork:
     def execute(self, statement, *args):
         return self.connection.execute(statement, *args)
 
+    def rows(self, prepared: Prepared, params: dict) -> list:
+        return prepared.rows(self.connection, params)
+
+    def scalar(self, prepared: Prepared, params: dict):
+        return prepared.scalar(self.connection, params)
+
     def lock(self, key: str) -> None:
         """Serialise writers on ``key`` (PostgreSQL advisory lock; SQLite locks the whole file)."""
         if self.is_postgres:
-            self.connection.execute(LOCK, {"k": key})
+            LOCK.run(self.connection, {"k": key})
 
 
 ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version", "grid_code",
@@ -219,14 +309,15 @@ ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version"
 
 # Statements built once: building one and working out its cache key costs more than running it.
 _o = t.work_orders.c
-LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:k))")
-SELECT_ORDER = select(t.work_orders).where(_o.id == bindparam("id"))
-SELECT_ORDER_LOCKED = SELECT_ORDER.with_for_update()
-INSERT_ORDER = insert(t.work_orders).returning(_o.id)
-UPDATE_ORDER = update(t.work_orders).where(_o.id == bindparam("_id"),
-                                           _o.version == bindparam("_version"))
-INSERT_AUDIT = insert(t.audit)
-INSERT_OUTBOX = insert(t.outbox)
+LOCK = Prepared(text("SELECT pg_advisory_xact_lock(hashtext(:k))"))
+_select_order = select(t.work_orders).where(_o.id == bindparam("id"))
+SELECT_ORDER = Prepared(_select_order)
+SELECT_ORDER_LOCKED = Prepared(_select_order.with_for_update())
+INSERT_ORDER = Prepared(insert(t.work_orders).returning(_o.id))
+UPDATE_ORDER = Prepared(update(t.work_orders).where(_o.id == bindparam("_id"),
+                                                    _o.version == bindparam("_version")))
+INSERT_AUDIT = Prepared(insert(t.audit))
+INSERT_OUTBOX = Prepared(insert(t.outbox))
 # The final states written into the SQL: a list of parameters would be rendered anew each time.
 _open = and_(_o.category == bindparam("category"), _o.created_at >= bindparam("since"),
              _o.state.not_in([literal_column(f"'{s}'") for s in sorted(FINAL)]))
@@ -235,12 +326,12 @@ _open = and_(_o.category == bindparam("category"), _o.created_at >= bindparam("s
 _here = cast(func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float),
                                                bindparam("lat", type_=Float)), 4326), Geography)
 _distance = func.ST_Distance(literal_column("work_orders.geog"), _here).label("d")
-NEARBY_POSTGRES = select(_o.id, _distance).where(
+NEARBY_POSTGRES = Prepared(select(_o.id, _distance).where(
     _open, func.ST_DWithin(literal_column("work_orders.geog"), _here,
-                           bindparam("radius", type_=Float))).order_by("d")
-NEARBY_BOX = select(_o.id, _o.lon, _o.lat).where(
+                           bindparam("radius", type_=Float))).order_by("d"))
+NEARBY_BOX = Prepared(select(_o.id, _o.lon, _o.lat).where(
     _open, _o.lon.between(bindparam("west"), bindparam("east")),
-    _o.lat.between(bindparam("south"), bindparam("north")))
+    _o.lat.between(bindparam("south"), bindparam("north"))))
 
 
 class OrderRepository:
@@ -262,16 +353,16 @@ class OrderRepository:
 
     def _row(self, order_id, statement=SELECT_ORDER):
         known_id(order_id, "work order")
-        row = self.c.execute(statement, {"id": order_id}).first()
-        if row is None:
+        rows = statement.rows(self.c, {"id": order_id})
+        if not rows:
             raise NotFound(f"no work order #{order_id}")
-        return row
+        return rows[0]
 
     def add(self, order: WorkOrder) -> WorkOrder:
         values = {f: getattr(order, f) for f in ORDER_FIELDS}
         values["state"] = str(order.state)
         values["version"] = 1
-        order.id = self.c.execute(INSERT_ORDER, values).scalar_one()
+        order.id = INSERT_ORDER.scalar(self.c, values)
         order.version = 1
         self._write_children(order)
         return order
@@ -281,8 +372,7 @@ class OrderRepository:
         values = {f: getattr(order, f) for f in ORDER_FIELDS}
         values["state"] = str(order.state)
         values["version"] = order.version + 1
-        done = self.c.execute(UPDATE_ORDER, {**values, "_id": order.id,
-                                             "_version": order.version})
+        done = UPDATE_ORDER.run(self.c, {**values, "_id": order.id, "_version": order.version})
         if done.rowcount != 1:
             raise Conflict(f"work order #{order.id} was changed by someone else; reload it and "
                            "try again")
@@ -301,14 +391,14 @@ class OrderRepository:
         """Open orders of ``category`` created since ``since`` within ``radius_m`` metres:
         (id, distance in m), nearest first."""
         if self.is_postgres:
-            rows = self.c.execute(NEARBY_POSTGRES, {"category": category, "since": since,
-                                                    "lon": lon, "lat": lat, "radius": radius_m})
+            rows = NEARBY_POSTGRES.rows(self.c, {"category": category, "since": since,
+                                                 "lon": lon, "lat": lat, "radius": radius_m})
             return [(r.id, float(r.d)) for r in rows]
         dlat = radius_m / METRES_PER_DEGREE_LAT
         dlon = dlat / max(np.cos(np.radians(lat)), 1e-6)
-        rows = self.c.execute(NEARBY_BOX, {"category": category, "since": since,
-                                           "west": lon - dlon, "east": lon + dlon,
-                                           "south": lat - dlat, "north": lat + dlat}).all()
+        rows = NEARBY_BOX.rows(self.c, {"category": category, "since": since,
+                                        "west": lon - dlon, "east": lon + dlon,
+                                        "south": lat - dlat, "north": lat + dlat})
         if not rows:
             return []
         ids, lons, lats = (np.array(v) for v in zip(*rows, strict=True))
@@ -388,10 +478,10 @@ class OrderRepository:
         self._loaded[order.id] = copy.deepcopy((order.whistles, order.meetings))
         return order
 
-    def _insert(self, statement, rows: list[dict]) -> None:
+    def _insert(self, statement: Prepared, rows: list[dict]) -> None:
         """One row is sent as a plain statement: psycopg sends a list of rows through its
         pipeline, which costs more than the row."""
-        self.c.execute(statement, rows[0] if len(rows) == 1 else rows)
+        statement.run(self.c, rows[0] if len(rows) == 1 else rows)
 
     def _write_children(self, order: WorkOrder) -> None:
         """Audit entries and events are appended; whistles and meetings, when they changed, are

@@ -1,0 +1,63 @@
+"""Statements run on the driver's cursor convert values exactly as SQLAlchemy does, both ways."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from dispatch import schema as t
+from dispatch.storage import Prepared
+
+AT = datetime(2026, 11, 30, 1, 2, 3, 456789, tzinfo=UTC)
+INSERT_EVENT = Prepared(insert(t.outbox).returning(t.outbox.c.id))
+SELECT_EVENT = Prepared(select(t.outbox).where(t.outbox.c.id == bindparam("id")))
+COUNT_SINCE = Prepared(select(func.count()).select_from(t.outbox).where(
+    t.outbox.c.created_at >= bindparam("since"), t.outbox.c.event == "assigned"))
+
+
+def event(**extra):
+    return {"event": "assigned", "work_order_id": 7, "created_at": AT,
+            "next_attempt_at": AT + timedelta(minutes=1), "attempts": 0,
+            "payload": {"grid": "610104001001001", "名": "网格", "n": [1, 2.5, None]}, **extra}
+
+
+def test_rows_written_and_read_match_sqlalchemy(database):
+    with database.unit_of_work() as uow:
+        new_id = uow.scalar(INSERT_EVENT, event())
+    with database.read() as uow:
+        ours = uow.rows(SELECT_EVENT, {"id": new_id})
+        theirs = uow.execute(select(t.outbox).where(t.outbox.c.id == new_id)).one()
+    assert len(ours) == 1
+    assert ours[0]._asdict() == theirs._asdict()
+    assert ours[0].created_at == AT and ours[0].created_at.tzinfo is not None
+    assert ours[0].payload == event()["payload"]
+
+
+def test_values_fixed_in_the_statement_and_aware_times_in_parameters(database):
+    with database.unit_of_work() as uow:
+        uow.scalar(INSERT_EVENT, event())
+        uow.scalar(INSERT_EVENT, event(event="overdue"))
+        assert uow.scalar(COUNT_SINCE, {"since": AT}) == 1
+        assert uow.scalar(COUNT_SINCE, {"since": AT + timedelta(microseconds=1)}) == 0
+
+
+def test_a_naive_time_is_refused_before_anything_is_written(database):
+    with pytest.raises(ValueError, match="naive datetime"):
+        with database.unit_of_work() as uow:
+            uow.scalar(INSERT_EVENT, event(created_at=datetime(2026, 11, 30)))
+    with database.read() as uow:
+        assert uow.execute(select(func.count()).select_from(t.outbox)).scalar_one() == 0
+
+
+def test_driver_errors_arrive_as_sqlalchemy_errors(database):
+    insert_report = Prepared(insert(t.reports))
+    with pytest.raises(IntegrityError):  # no such boundary version: a foreign key fails
+        with database.unit_of_work() as uow:
+            insert_report.run(uow.connection, {
+                "outcome": "created", "category": "noise", "description": "x", "lon": 1.0,
+                "lat": 2.0, "original_x": 1.0, "original_y": 2.0, "original_crs": "wgs84",
+                "boundary_version": 999_999, "resolve_status": "ok", "reporter_role": "resident",
+                "created_at": AT})
+    with database.read() as uow:  # the transaction was rolled back and the connection works
+        assert uow.execute(select(func.count()).select_from(t.reports)).scalar_one() == 0

@@ -1,14 +1,16 @@
-"""Group commit: many threads' intake writes share one transaction, and so one commit.
+"""Group commit: many threads' writes share one transaction, one batch of statements and one
+commit.
 
 With ``synchronous=FULL`` (SQLite) or ``synchronous_commit`` (PostgreSQL) every commit waits for
-the disk; under load that wait, not the work, limits how many reports a server takes. A
-:class:`GroupCommit` runs the writes that queued up meanwhile in one shared transaction and
+the disk, and every statement costs a round trip or a turn at the interpreter lock; under load
+those, not the work, limit how many reports a server takes. A :class:`GroupCommit` hands the
+items that queued up meanwhile to one ``write(uow, items)`` call in one shared transaction and
 commits once for all of them. A caller is answered only after that commit, so an acknowledged
-report is as durable as before. Writes seldom fail, so a batch first runs without savepoints
-(each costs two statements); if one write fails, the whole batch is rolled back and run again
-with each write in its own savepoint, so that the failing one raises in its own caller and the
-others are kept. Writes must therefore be safe to run again: they read what they need from the
-transaction they are given and change nothing outside it.
+item is as durable as when written alone. Writes seldom fail, so a batch first runs whole; if it
+fails, it is rolled back and each item is written again alone in its own savepoint, so that the
+failing one raises in its own caller and the others are kept. ``write`` must therefore be safe
+to run again: it reads what it needs from the transaction it is given and changes nothing
+outside it.
 """
 
 from __future__ import annotations
@@ -24,24 +26,27 @@ MAX_BATCH = 64
 
 @dataclass
 class _Job:
-    work: Callable
+    item: Any
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
 
 
 class GroupCommit:
-    def __init__(self, db, max_batch: int = MAX_BATCH):
+    """Batches for ``write(uow, items) -> results`` (one result per item, in order)."""
+
+    def __init__(self, db, write: Callable[[Any, list], list], max_batch: int = MAX_BATCH):
         self.db = db
+        self.write = write
         self.max_batch = max_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="gridline-group-commit",
                                         daemon=True)
         self._thread.start()
 
-    def run(self, work: Callable):
-        """Run ``work(uow)`` in the next shared transaction; its result once committed."""
-        job = _Job(work)
+    def run(self, item):
+        """Write ``item`` in the next shared transaction; its result once committed."""
+        job = _Job(item)
         self._queue.put(job)
         job.done.wait()
         if job.error is not None:
@@ -72,9 +77,10 @@ class GroupCommit:
     def _commit(self, jobs: list[_Job]) -> None:
         try:
             with self.db.unit_of_work() as uow:
-                for job in jobs:
-                    job.result = job.work(uow)
-        except Exception:  # one write failed, or the commit did: isolate each write
+                results = self.write(uow, [job.item for job in jobs])
+            for job, result in zip(jobs, results, strict=True):
+                job.result = result
+        except Exception:  # one item failed, or the commit did: isolate each item
             self._commit_separately(jobs)
         for job in jobs:
             job.done.set()
@@ -86,7 +92,7 @@ class GroupCommit:
                     job.result, job.error = None, None
                     try:
                         with uow.connection.begin_nested():
-                            job.result = job.work(uow)
+                            job.result = self.write(uow, [job.item])[0]
                     except Exception as exc:  # this caller's own failure, raised to it
                         job.error = exc
         except Exception as exc:  # the shared commit failed: every write in it is lost

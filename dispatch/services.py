@@ -15,19 +15,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dispatch import schema as t
 from dispatch.batching import GroupCommit
 from dispatch.catalogue import Catalogue
 from dispatch.errors import Conflict, InputError, NotFound
-from dispatch.model import State, WorkOrder, open311_status
+from dispatch.intake import Pending, assignee, write_reports
+from dispatch.model import State, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
 from dispatch.planning import Planning
 from dispatch.stats import statistics
-from dispatch.storage import Database, Prepared, known_id
+from dispatch.storage import Database, known_id
 from dispatch.versions import BoundaryVersions
 from geo.crs import parse_crs
 from geo.errors import GridlineError
@@ -40,15 +41,6 @@ REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 MAX_PAGE = 10_000
 DELIVERY_GATHER_SECONDS = 0.2
 log = logging.getLogger("gridline.dispatch")
-INSERT_REPORT = Prepared(insert(t.reports).returning(t.reports.c.id))
-_g, _gg = t.gridworkers.c, t.gridworker_grids.c
-_on_duty = select(_g.id, _g.role).join(t.gridworker_grids, _gg.gridworker_id == _g.id).where(
-    _g.on_duty).order_by(_g.id)
-GRID_PEOPLE = Prepared(_on_duty.where(_gg.grid_code == bindparam("grid")))
-COMMUNITY_LEADER = Prepared(_on_duty.where(_gg.grid_code.like(bindparam("prefix")),
-                                           _g.role == "grid_leader").limit(1))
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: a name for the audit trail and a role for the rules."""
@@ -191,9 +183,10 @@ class Service(BoundaryVersions):
         category = self.catalogue.category(report["category"])
         now = self.clock()
         photo_name = store_photo(image, self.media) if image is not None else None
+        pending = Pending(report, where, category, version, photo_name, now, user_id,
+                          (SYSTEM.name, SYSTEM.role))
         try:
-            answer = self._record_report(report, where, category, version, photo_name, now,
-                                         user_id)
+            answer = self._record_report(pending)
         except IntegrityError:
             if photo_name:
                 (self.media / photo_name).unlink(missing_ok=True)
@@ -210,81 +203,17 @@ class Service(BoundaryVersions):
         self._changed()
         return answer
 
-    def _record_report(self, report, where, category, version, photo_name, now,
-                       user_id) -> dict:
+    def _record_report(self, pending: Pending) -> dict:
         """Write the report (and its new or joined order), alone or in a group commit."""
-        def work(uow):
-            return self._write_report(uow, report, where, category, version, photo_name, now,
-                                      user_id)
-
         if self.group_commit is not None:
-            return self.group_commit.run(work)
+            return self.group_commit.run(pending)
         with self.db.unit_of_work() as uow:
-            return work(uow)
+            return write_reports(uow, [pending])[0]
 
-    def _write_report(self, uow, report, where, category, version, photo_name, now,
-                      user_id) -> dict:
-        reason = None
-        if where.status == OUTSIDE:
-            reason = (f"outside the district, {where.outside_distance_m:,.0f} m from the "
-                      "nearest grid")
-        outcome, order = "outside", None
-        if where.status != OUTSIDE:
-            uow.lock(f"intake:{category.code}:{where.community_code}")
-            outcome, order = self._create_or_attach(uow, category, where, version, now)
-        report_id = uow.scalar(INSERT_REPORT, dict(
-            work_order_id=order.id if order else None, outcome=outcome,
-            category=category.code, description=report["description"],
-            lon=where.lon, lat=where.lat, original_x=report["x"],
-            original_y=report["y"], original_crs=report["crs"].name,
-            boundary_version=version, resolve_status=where.status,
-            grid_code=where.grid_code, community_code=where.community_code,
-            street_code=where.street_code, station_id=where.station_id,
-            station_distance_m=where.station_distance_m,
-            reason=reason, reporter_name=report["reporter_name"],
-            reporter_phone=report["reporter_phone"],
-            reporter_role=report["reporter_role"], photo=photo_name,
-            idempotency_key=report["idempotency_key"], user_id=user_id,
-            attributes=report["attributes"], media_url=report["media_url"],
-            created_at=now))
-        return {"report_id": report_id, "outcome": outcome,
-                "work_order_id": order.id if order else None, "status": where.status,
-                "grid_code": where.grid_code, "community_code": where.community_code,
-                "street_code": where.street_code, "station_id": where.station_id,
-                "reason": reason, "boundary_version": version}
-
-    def _create_or_attach(self, uow, category, where, version, now):
-        since = now - timedelta(hours=category.duplicate_window_hours)
-        nearby = uow.orders.open_nearby(category.code, where.lon, where.lat,
-                                        category.duplicate_radius_m, since)
-        if nearby:
-            order = uow.orders.head(nearby[0][0])
-            order.attach_report(SYSTEM.name, SYSTEM.role, now)
-            return "attached", uow.orders.save(order)
-        order = WorkOrder(category=category.code, lon=where.lon, lat=where.lat,
-                          boundary_version=version, grid_code=where.grid_code,
-                          community_code=where.community_code, street_code=where.street_code,
-                          department=category.department, created_at=now)
-        assignee, queue = self._assignee(uow, where.grid_code, where.community_code)
-        order.dispatch(category, assignee, queue, SYSTEM.name, SYSTEM.role, now)
-        return "created", uow.orders.add(order)
-
-    def _assignee(self, uow, grid_code, community_code):
-        """The grid's on-duty gridworker, else its grid leader, else the community's grid
-        leaders, else the street's dispatch queue (the lowest id first in each)."""
-        if grid_code:
-            people = {}
-            for row in uow.rows(GRID_PEOPLE, {"grid": grid_code}):
-                people.setdefault(row.role, row.id)
-            for role, queue in (("gridworker", "gridworker"), ("mobile", "gridworker"),
-                                ("grid_leader", "grid_leader")):
-                if role in people:
-                    return people[role], queue
-        if community_code:
-            found = uow.rows(COMMUNITY_LEADER, {"prefix": f"{community_code}%"})
-            if found:
-                return found[0].id, "community"
-        return None, "street"
+    def start_group_commit(self) -> None:
+        """From now on, reports arriving together are written together (see
+        :mod:`dispatch.batching`)."""
+        self.group_commit = GroupCommit(self.db, write_reports)
 
     def _by_key(self, key: str) -> dict | None:
         with self.db.read() as uow:
@@ -374,8 +303,8 @@ class Service(BoundaryVersions):
         self._redispatch(uow, order, actor, now)
 
     def _redispatch(self, uow, order, actor, now):
-        assignee, queue = self._assignee(uow, order.grid_code, order.community_code)
-        order.dispatch(self.catalogue.category(order.category), assignee, queue, actor.name,
+        to, queue = assignee(uow, order.grid_code, order.community_code)
+        order.dispatch(self.catalogue.category(order.category), to, queue, actor.name,
                        actor.role, now)
 
     def _reject(self, order, action, actor, now, prepare=False, reason="", **_):

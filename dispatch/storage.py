@@ -18,19 +18,22 @@ import time
 from collections import namedtuple
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
+from functools import lru_cache
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 from alembic import command
 from alembic.config import Config
-from geoalchemy2 import Geography
 from pyproj import Geod
 from sqlalchemy import (
     Float,
+    Integer,
     Numeric,
+    String,
     and_,
     bindparam,
-    cast,
+    column,
     create_engine,
     delete,
     event,
@@ -40,6 +43,7 @@ from sqlalchemy import (
     select,
     text,
     update,
+    values,
 )
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -52,6 +56,7 @@ except ImportError:  # Windows: there only the threads of one process queue
 from dispatch import schema as t
 from dispatch.errors import Conflict, NotFound
 from dispatch.model import FINAL, AuditEntry, Meeting, State, Summons, Whistle, WorkOrder
+from dispatch.schema import UTCDateTime
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 GEOD = Geod(ellps="WGS84")
@@ -263,10 +268,13 @@ class Prepared:
         return cursor
 
     def rows(self, connection: Connection, params: dict) -> list:
-        """The result rows, converted as SQLAlchemy would, as named tuples."""
+        """The result rows, converted as SQLAlchemy would, as named tuples (a text statement's
+        as the driver's tuples)."""
         cursor = self.run(connection, params)
         _, _, _, _, row, results = self._forms[(connection.dialect.name, tuple(params))]
         fetched = cursor.fetchall()
+        if row is None:  # a text statement: plain tuples, as the driver gives them
+            return fetched
         if results is None:
             return [row._make(r) for r in fetched]
         return [row._make(v if p is None else p(v) for v, p in zip(r, results, strict=True))
@@ -275,6 +283,28 @@ class Prepared:
     def scalar(self, connection: Connection, params: dict):
         """The first column of the one row the statement returns."""
         return self.rows(connection, params)[0][0]
+
+
+def new_ids(connection: Connection, is_postgres: bool, table, count: int) -> list[int]:
+    """Ids for ``count`` rows about to be inserted into ``table``, so that many rows and the
+    rows that refer to them can be written in one statement each. PostgreSQL takes them from
+    the table's sequence; on SQLite the writing transaction holds the write lock, so the ids
+    after the largest are free."""
+    if count == 0:
+        return []
+    if is_postgres:
+        return [r[0] for r in NEXT_IDS.rows(connection, {"table": table.name, "n": count})]
+    top = _largest_id(table).scalar(connection, {})
+    return list(range(top + 1, top + 1 + count))
+
+
+NEXT_IDS = Prepared(text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                         "FROM generate_series(1, :n)"))
+
+
+@lru_cache
+def _largest_id(table) -> Prepared:
+    return Prepared(select(func.coalesce(func.max(table.c.id), 0)))
 
 
 class UnitOfWork:
@@ -299,6 +329,16 @@ class UnitOfWork:
         if self.is_postgres:
             LOCK.run(self.connection, {"k": key})
 
+    def lock_all(self, keys) -> None:
+        """:meth:`lock` on several keys in one statement, taken in sorted order so that two
+        transactions locking overlapping sets queue instead of deadlocking."""
+        keys = sorted(set(keys))
+        if self.is_postgres and keys:
+            LOCK_ALL.run(self.connection, {"keys": keys})
+
+    def new_ids(self, table, count: int) -> list[int]:
+        return new_ids(self.connection, self.is_postgres, table, count)
+
 
 ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version", "grid_code",
                 "community_code", "street_code", "department", "assignee_id", "queue",
@@ -310,28 +350,54 @@ ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version"
 # Statements built once: building one and working out its cache key costs more than running it.
 _o = t.work_orders.c
 LOCK = Prepared(text("SELECT pg_advisory_xact_lock(hashtext(:k))"))
+LOCK_ALL = Prepared(text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM "
+                         "(SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS s"))
 _select_order = select(t.work_orders).where(_o.id == bindparam("id"))
 SELECT_ORDER = Prepared(_select_order)
 SELECT_ORDER_LOCKED = Prepared(_select_order.with_for_update())
-INSERT_ORDER = Prepared(insert(t.work_orders).returning(_o.id))
+SELECT_ORDERS_LOCKED = (select(t.work_orders).where(_o.id.in_(bindparam("ids", expanding=True)))
+                        .order_by(_o.id).with_for_update())
+INSERT_ORDER = Prepared(insert(t.work_orders))
 UPDATE_ORDER = Prepared(update(t.work_orders).where(_o.id == bindparam("_id"),
                                                     _o.version == bindparam("_version")))
 INSERT_AUDIT = Prepared(insert(t.audit))
 INSERT_OUTBOX = Prepared(insert(t.outbox))
 # The final states written into the SQL: a list of parameters would be rendered anew each time.
-_open = and_(_o.category == bindparam("category"), _o.created_at >= bindparam("since"),
-             _o.state.not_in([literal_column(f"'{s}'") for s in sorted(FINAL)]))
-# PostgreSQL: the GiST-indexed geography column the migration adds; SQLite: a lon/lat box,
-# then geodesic distances in numpy.
-_here = cast(func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float),
-                                               bindparam("lat", type_=Float)), 4326), Geography)
-_distance = func.ST_Distance(literal_column("work_orders.geog"), _here).label("d")
-NEARBY_POSTGRES = Prepared(select(_o.id, _distance).where(
-    _open, func.ST_DWithin(literal_column("work_orders.geog"), _here,
-                           bindparam("radius", type_=Float))).order_by("d"))
-NEARBY_BOX = Prepared(select(_o.id, _o.lon, _o.lat).where(
-    _open, _o.lon.between(bindparam("west"), bindparam("east")),
-    _o.lat.between(bindparam("south"), bindparam("north"))))
+_still_open = _o.state.not_in([literal_column(f"'{s}'") for s in sorted(FINAL)])
+
+
+@lru_cache(maxsize=256)
+def _open_near(count: int, is_postgres: bool) -> Prepared:
+    """Open orders in the boxes of ``count`` places: one statement joining a list of the
+    places (numbered parameters, so that it is compiled once per count) to work_orders."""
+    q = values(*(column(name, kind) for name, kind in _BOX), name="q").data(
+        [tuple(bindparam(f"{name}{i}", type_=kind) for name, kind in _BOX)
+         for i in range(count)]).cte("q")
+    if is_postgres:
+        inside = literal_column("work_orders.geom").op("&&")(
+            func.ST_MakeEnvelope(q.c.west, q.c.south, q.c.east, q.c.north, 4326))
+    else:
+        inside = and_(_o.lon.between(q.c.west, q.c.east), _o.lat.between(q.c.south, q.c.north))
+    return Prepared(select(q.c.i, _o.id, _o.lon, _o.lat).select_from(q).join(
+        t.work_orders, and_(_o.category == q.c.category, _o.created_at >= q.c.since,
+                            _still_open, inside)).order_by(q.c.i, _o.id))
+
+
+_BOX = (("i", Integer()), ("category", String()), ("since", UTCDateTime()), ("west", Float()),
+        ("south", Float()), ("east", Float()), ("north", Float()))
+
+
+def distances_m(lon: float, lat: float, lons, lats) -> np.ndarray:
+    """Geodesic distances in metres (WGS84 ellipsoid) from one point to many."""
+    lons, lats = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
+    _, _, dist = GEOD.inv(np.full(len(lons), lon), np.full(len(lons), lat), lons, lats)
+    return dist
+
+
+def _order_values(order: WorkOrder) -> dict:
+    values = {f: getattr(order, f) for f in ORDER_FIELDS}
+    values["state"] = str(order.state)
+    return values
 
 
 class OrderRepository:
@@ -351,6 +417,13 @@ class OrderRepository:
         until the transaction ends, so concurrent changes queue instead of conflicting."""
         return self._order(self._row(order_id, SELECT_ORDER_LOCKED))
 
+    def heads(self, order_ids) -> dict[int, WorkOrder]:
+        """:meth:`head` of several orders in one statement, by id (unknown ids are missing)."""
+        if not order_ids:
+            return {}
+        rows = self.c.execute(SELECT_ORDERS_LOCKED, {"ids": sorted(set(order_ids))})
+        return {row.id: self._order(row) for row in rows}
+
     def _row(self, order_id, statement=SELECT_ORDER):
         known_id(order_id, "work order")
         rows = statement.rows(self.c, {"id": order_id})
@@ -359,26 +432,39 @@ class OrderRepository:
         return rows[0]
 
     def add(self, order: WorkOrder) -> WorkOrder:
-        values = {f: getattr(order, f) for f in ORDER_FIELDS}
-        values["state"] = str(order.state)
-        values["version"] = 1
-        order.id = INSERT_ORDER.scalar(self.c, values)
-        order.version = 1
-        self._write_children(order)
-        return order
+        return self.add_many([order])[0]
+
+    def add_many(self, orders: list[WorkOrder]) -> list[WorkOrder]:
+        """Insert new orders, one statement for all of them and one for each kind of child."""
+        if not orders:
+            return orders
+        ids = new_ids(self.c, self.is_postgres, t.work_orders, len(orders))
+        for order, order_id in zip(orders, ids, strict=True):
+            order.id = order_id
+            order.version = 1
+        self._insert(INSERT_ORDER, [{**_order_values(order), "id": order.id}
+                                    for order in orders])
+        self._write_children(orders)
+        return orders
 
     def save(self, order: WorkOrder) -> WorkOrder:
-        """Write a changed order; :class:`Conflict` if its version moved on meanwhile."""
-        values = {f: getattr(order, f) for f in ORDER_FIELDS}
-        values["state"] = str(order.state)
-        values["version"] = order.version + 1
-        done = UPDATE_ORDER.run(self.c, {**values, "_id": order.id, "_version": order.version})
-        if done.rowcount != 1:
-            raise Conflict(f"work order #{order.id} was changed by someone else; reload it and "
-                           "try again")
-        order.version += 1
-        self._write_children(order)
-        return order
+        return self.save_many([order])[0]
+
+    def save_many(self, orders: list[WorkOrder]) -> list[WorkOrder]:
+        """Write changed orders; :class:`Conflict` if any one's version moved on meanwhile."""
+        if not orders:
+            return orders
+        done = UPDATE_ORDER.run(self.c, [
+            {**_order_values(order), "version": order.version + 1, "_id": order.id,
+             "_version": order.version} for order in orders])
+        if done.rowcount != len(orders):
+            ids = ", ".join(f"#{order.id}" for order in orders)
+            raise Conflict(f"work order {ids} was changed by someone else; reload it and try "
+                           "again")
+        for order in orders:
+            order.version += 1
+        self._write_children(orders)
+        return orders
 
     def audit(self, order_id) -> list[AuditEntry]:
         rows = self.c.execute(select(t.audit).where(t.audit.c.work_order_id == order_id)
@@ -386,27 +472,30 @@ class OrderRepository:
         return [AuditEntry(r.at, r.actor, r.role, r.action, r.from_state, r.to_state, r.note)
                 for r in rows]
 
-    def open_nearby(self, category: str, lon: float, lat: float, radius_m: float,
-                    since: datetime) -> list[tuple[int, float]]:
-        """Open orders of ``category`` created since ``since`` within ``radius_m`` metres:
-        (id, distance in m), nearest first."""
-        if self.is_postgres:
-            rows = NEARBY_POSTGRES.rows(self.c, {"category": category, "since": since,
-                                                 "lon": lon, "lat": lat, "radius": radius_m})
-            return [(r.id, float(r.d)) for r in rows]
-        dlat = radius_m / METRES_PER_DEGREE_LAT
-        dlon = dlat / max(np.cos(np.radians(lat)), 1e-6)
-        rows = NEARBY_BOX.rows(self.c, {"category": category, "since": since,
-                                        "west": lon - dlon, "east": lon + dlon,
-                                        "south": lat - dlat, "north": lat + dlat})
-        if not rows:
+    def open_near(self, places) -> list[list[tuple[int, float]]]:
+        """For each place ``(category, lon, lat, radius_m, since)``: the open orders of that
+        category created since ``since`` within ``radius_m`` metres, as (id, distance in m),
+        nearest first. One statement for all places: PostgreSQL finds the candidates in a box
+        with the GiST index of ``geom``, SQLite with its (category, lon, lat) index; distances
+        are geodesic."""
+        if not places:
             return []
-        ids, lons, lats = (np.array(v) for v in zip(*rows, strict=True))
-        _, _, dist = GEOD.inv(np.full(len(ids), lon), np.full(len(ids), lat), lons, lats)
-        keep = dist <= radius_m
-        order = np.argsort(dist[keep], kind="stable")
-        return [(int(i), float(d)) for i, d in zip(ids[keep][order], dist[keep][order],
-                                                   strict=True)]
+        params = {}
+        for i, (category, lon, lat, radius_m, since) in enumerate(places):
+            dlat = radius_m / METRES_PER_DEGREE_LAT
+            dlon = dlat / max(np.cos(np.radians(lat)), 1e-6)
+            params.update({f"i{i}": i, f"category{i}": category, f"since{i}": since,
+                           f"west{i}": lon - dlon, f"south{i}": lat - dlat,
+                           f"east{i}": lon + dlon, f"north{i}": lat + dlat})
+        rows = _open_near(len(places), self.is_postgres).rows(self.c, params)
+        found: list[list[tuple[int, float]]] = [[] for _ in places]
+        for i, group in groupby(rows, key=lambda r: r.i):
+            group = list(group)
+            _, lon, lat, radius_m, _ = places[i]
+            dist = distances_m(lon, lat, [r.lon for r in group], [r.lat for r in group])
+            found[i] = sorted(((r.id, float(d)) for r, d in zip(group, dist, strict=True)
+                               if d <= radius_m), key=lambda pair: pair[1])
+        return found
 
     def search(self, *, bbox=None, states=None, category=None, street_code=None,
                grid_code=None, since=None, until=None, limit=100, offset=0):
@@ -426,10 +515,10 @@ class OrderRepository:
                 where += [c.lon.between(west, east), c.lat.between(south, north)]
         if states:
             where.append(c.state.in_([str(s) for s in states]))
-        for column, value in ((c.category, category), (c.street_code, street_code),
-                              (c.grid_code, grid_code)):
+        for field, value in ((c.category, category), (c.street_code, street_code),
+                             (c.grid_code, grid_code)):
             if value is not None:
-                where.append(column == value)
+                where.append(field == value)
         if since is not None:
             where.append(c.created_at >= since)
         if until is not None:
@@ -481,26 +570,30 @@ class OrderRepository:
     def _insert(self, statement: Prepared, rows: list[dict]) -> None:
         """One row is sent as a plain statement: psycopg sends a list of rows through its
         pipeline, which costs more than the row."""
-        statement.run(self.c, rows[0] if len(rows) == 1 else rows)
+        if rows:
+            statement.run(self.c, rows[0] if len(rows) == 1 else rows)
 
-    def _write_children(self, order: WorkOrder) -> None:
-        """Audit entries and events are appended; whistles and meetings, when they changed, are
-        rewritten whole (safe: the version check above admits one writer per order)."""
-        if order.new_audit:
-            self._insert(INSERT_AUDIT, [
-                {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
-                 "action": a.action, "from_state": a.from_state and str(a.from_state),
-                 "to_state": a.to_state and str(a.to_state), "note": a.note}
-                for a in order.new_audit])
+    def _write_children(self, orders: list[WorkOrder]) -> None:
+        """Audit entries and events are appended, all orders' in one statement each;
+        whistles and meetings, when they changed, are rewritten whole (safe: the version check
+        above admits one writer per order)."""
+        self._insert(INSERT_AUDIT, [
+            {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
+             "action": a.action, "from_state": a.from_state and str(a.from_state),
+             "to_state": a.to_state and str(a.to_state), "note": a.note}
+            for order in orders for a in order.new_audit])
+        self._insert(INSERT_OUTBOX, [
+            {"event": e.name, "work_order_id": order.id, "created_at": e.at,
+             "next_attempt_at": e.at, "attempts": 0,
+             "payload": {"event": e.name, "work_order_id": order.id, "at": e.at.isoformat(),
+                         **e.data}}
+            for order in orders for e in order.events])
+        for order in orders:
             order.new_audit.clear()
-        if order.events:
-            self._insert(INSERT_OUTBOX, [
-                {"event": e.name, "work_order_id": order.id, "created_at": e.at,
-                 "next_attempt_at": e.at, "attempts": 0,
-                 "payload": {"event": e.name, "work_order_id": order.id,
-                             "at": e.at.isoformat(), **e.data}}
-                for e in order.events])
             order.events.clear()
+            self._write_parts(order)
+
+    def _write_parts(self, order: WorkOrder) -> None:
         before = self._loaded.get(order.id, ([], []))
         if before == (order.whistles, order.meetings):
             return

@@ -17,7 +17,6 @@ from pathlib import Path
 from flask import Flask, g, request
 
 from dispatch.accounts import Accounts
-from dispatch.batching import GroupCommit
 from dispatch.settings import Settings, make_service
 
 DEFAULTS = {
@@ -44,10 +43,10 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     service.active_ttl = float(app.config.get("ACTIVE_VERSION_TTL", 2.0))
     if app.config.get("DELIVERY_WORKER", not app.testing):
         service.start_delivery_worker()
-    # SQLite writes one transaction at a time anyway, so sharing commits only gains there;
-    # PostgreSQL runs the writers' transactions side by side.
-    if app.config.get("GROUP_COMMIT", not app.testing and not service.db.is_postgres):
-        service.group_commit = GroupCommit(service.db)
+    # Reports arriving together are written together: one transaction, a few statements and
+    # one commit for the lot (see dispatch.batching).
+    if app.config.get("GROUP_COMMIT", not app.testing):
+        service.start_group_commit()
     app.extensions["gridline"] = service
     app.extensions["gridline.accounts"] = Accounts(service.db, service.clock)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _secret_key(settings.instance)

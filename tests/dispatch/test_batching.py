@@ -34,7 +34,7 @@ def run_together(calls):
 
 @pytest.fixture
 def batched(service):
-    service.group_commit = GroupCommit(service.db)
+    service.start_group_commit()
     yield service
     service.group_commit.close()
 
@@ -57,21 +57,20 @@ def test_concurrent_reports_and_retries_through_group_commit(batched, demo):
     assert audits == created + (12 - created)  # one dispatch per order, one attach per me-too
 
 
-def test_one_failing_write_does_not_undo_the_others(batched):
-    def good(name):
-        def work(uow):
+def test_one_failing_write_does_not_undo_the_others(service):
+    def write(uow, names):
+        for name in names:
             uow.execute(insert(t.departments).values(code=name, name=name))
-            return name
-        return lambda: batched.group_commit.run(work)
+            if name == "x1":
+                raise ValueError("this one fails")
+        return names
 
-    def bad():
-        def work(uow):
-            uow.execute(insert(t.departments).values(code="x1", name="x"))
-            raise ValueError("this one fails")
-        return batched.group_commit.run(work)
-
-    results = run_together([good("g1"), bad, good("g2")])
+    group = GroupCommit(service.db, write)
+    try:
+        results = run_together([lambda n=n: group.run(n) for n in ("g1", "x1", "g2")])
+    finally:
+        group.close()
     assert results[0] == "g1" and results[2] == "g2" and isinstance(results[1], ValueError)
-    with batched.db.read() as uow:
+    with service.db.read() as uow:
         codes = set(uow.execute(select(t.departments.c.code)).scalars())
     assert {"g1", "g2"} <= codes and "x1" not in codes

@@ -1,0 +1,167 @@
+"""Intake writes: resolved reports become stored reports and new or joined work orders.
+
+Reports are written a batch at a time (a batch of one when nothing else is waiting) in the
+transaction given. Each report inside the district joins the nearest open order of its category
+within the category's radius and time window — one stored before, or one created earlier in the
+same batch — as a "me too", or becomes a new order dispatched to the grid's people. Whatever its
+size, a batch costs a fixed handful of statements: under load that, not the work, decides how
+many reports a server takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, insert, select
+
+from dispatch import schema as t
+from dispatch.catalogue import Category
+from dispatch.model import WorkOrder
+from dispatch.storage import Prepared, distances_m
+from geo.resolver import OUTSIDE, Resolution
+
+INSERT_REPORT = Prepared(insert(t.reports))
+_g, _gg = t.gridworkers.c, t.gridworker_grids.c
+_on_duty = select(_gg.grid_code, _g.id, _g.role).join(
+    t.gridworker_grids, _gg.gridworker_id == _g.id).where(_g.on_duty).order_by(_g.id)
+GRID_PEOPLE = _on_duty.where(_gg.grid_code.in_(bindparam("grids", expanding=True)))
+COMMUNITY_LEADER = Prepared(_on_duty.where(_gg.grid_code.like(bindparam("prefix")),
+                                           _g.role == "grid_leader").limit(1))
+# Who a new order goes to, in turn: the grid's gridworker, its mobile gridworker, its grid
+# leader; then a grid leader of the community; else the street's dispatch queue.
+GRID_ROLES = (("gridworker", "gridworker"), ("mobile", "gridworker"),
+              ("grid_leader", "grid_leader"))
+
+
+@dataclass(eq=False)
+class Pending:
+    """A validated, resolved report waiting to be written (compared by identity)."""
+
+    report: dict
+    where: Resolution
+    category: Category
+    version: int
+    photo: str | None
+    at: datetime
+    user_id: int | None
+    actor: tuple[str, str]  # (name, role) recorded in the orders' audit trail
+
+
+def write_reports(uow, batch: list[Pending]) -> list[dict]:
+    """Write ``batch`` in the open transaction ``uow``; the answer for each, in order."""
+    inside = [p for p in batch if p.where.status != OUTSIDE]
+    # Reports of one category and community wait for each other across processes, so that two
+    # reports of the same problem cannot both find no order and both create one.
+    uow.lock_all(f"intake:{p.category.code}:{p.where.community_code}" for p in inside)
+    stored = uow.orders.open_near([
+        (p.category.code, p.where.lon, p.where.lat, p.category.duplicate_radius_m,
+         p.at - timedelta(hours=p.category.duplicate_window_hours)) for p in inside])
+    joins, created = _match(inside, stored)
+    joined = uow.orders.heads([target for target in joins.values() if isinstance(target, int)])
+    new_orders = {p: _new_order(p) for p in created}
+    _dispatch(uow, new_orders)
+    order_of = dict(new_orders)
+    for p, target in joins.items():  # in the batch's order, so the trail follows it
+        order = joined[target] if isinstance(target, int) else new_orders[target]
+        order.attach_report(*p.actor, p.at)
+        order_of[p] = order
+    uow.orders.add_many(list(new_orders.values()))
+    uow.orders.save_many(list(joined.values()))
+    report_ids = uow.new_ids(t.reports, len(batch))
+    answers, rows = [], []
+    for p, report_id in zip(batch, report_ids, strict=True):
+        order = order_of.get(p)
+        outcome = "outside" if order is None else "attached" if p in joins else "created"
+        row, answer = _report_row(p, report_id, outcome, order)
+        rows.append(row)
+        answers.append(answer)
+    INSERT_REPORT.run(uow.connection, rows[0] if len(rows) == 1 else rows)
+    return answers
+
+
+def _match(inside: list[Pending], stored: list[list[tuple[int, float]]]):
+    """Which order each joining report joins — the id of a stored order, or the earlier report
+    of this batch that creates the order — and the reports that create one. The nearest
+    candidate wins; at equal distance a stored order comes before a new one."""
+    joins: dict[Pending, int | Pending] = {}
+    created: list[Pending] = []
+    for p, candidates in zip(inside, stored, strict=True):
+        options = [(distance, 0, order_id) for order_id, distance in candidates]
+        same = [q for q in created if q.category.code == p.category.code]
+        if same:
+            near = distances_m(p.where.lon, p.where.lat, [q.where.lon for q in same],
+                               [q.where.lat for q in same])
+            options += [(float(d), 1, q) for q, d in zip(same, near, strict=True)
+                        if d <= p.category.duplicate_radius_m]
+        if options:
+            joins[p] = min(options, key=lambda o: o[:2])[2]
+        else:
+            created.append(p)
+    return joins, created
+
+
+def _new_order(p: Pending) -> WorkOrder:
+    w = p.where
+    return WorkOrder(category=p.category.code, lon=w.lon, lat=w.lat, boundary_version=p.version,
+                     grid_code=w.grid_code, community_code=w.community_code,
+                     street_code=w.street_code, department=p.category.department,
+                     created_at=p.at)
+
+
+def _dispatch(uow, new_orders: dict[Pending, WorkOrder]) -> None:
+    """Send each new order to its assignee (one roster query for all grids of the batch)."""
+    people = _grid_people(uow, {p.where.grid_code for p in new_orders})
+    for p, order in new_orders.items():
+        assignee, queue = _choose(uow, people.get(p.where.grid_code, {}),
+                                  p.where.community_code)
+        order.dispatch(p.category, assignee, queue, *p.actor, p.at)
+
+
+def assignee(uow, grid_code: str | None, community_code: str | None):
+    """Who an order of this grid goes to: (gridworker id or None, queue)."""
+    return _choose(uow, _grid_people(uow, {grid_code}).get(grid_code, {}), community_code)
+
+
+def _grid_people(uow, grids) -> dict[str, dict[str, int]]:
+    """The on-duty people of ``grids``: grid code → role → the lowest id."""
+    grids = sorted(g for g in grids if g)
+    people: dict[str, dict[str, int]] = {}
+    if grids:
+        for row in uow.execute(GRID_PEOPLE, {"grids": grids}):
+            people.setdefault(row.grid_code, {}).setdefault(row.role, row.id)
+    return people
+
+
+def _choose(uow, grid_people: dict[str, int], community_code: str | None):
+    for role, queue in GRID_ROLES:
+        if role in grid_people:
+            return grid_people[role], queue
+    if community_code:
+        found = uow.rows(COMMUNITY_LEADER, {"prefix": f"{community_code}%"})
+        if found:
+            return found[0].id, "community"
+    return None, "street"
+
+
+def _report_row(p: Pending, report_id: int, outcome: str, order: WorkOrder | None):
+    w, r = p.where, p.report
+    reason = None
+    if w.status == OUTSIDE:
+        reason = f"outside the district, {w.outside_distance_m:,.0f} m from the nearest grid"
+    order_id = order.id if order is not None else None
+    row = dict(id=report_id, work_order_id=order_id, outcome=outcome, category=p.category.code,
+               description=r["description"], lon=w.lon, lat=w.lat, original_x=r["x"],
+               original_y=r["y"], original_crs=r["crs"].name, boundary_version=p.version,
+               resolve_status=w.status, grid_code=w.grid_code,
+               community_code=w.community_code, street_code=w.street_code,
+               station_id=w.station_id, station_distance_m=w.station_distance_m,
+               reason=reason, reporter_name=r["reporter_name"],
+               reporter_phone=r["reporter_phone"], reporter_role=r["reporter_role"],
+               photo=p.photo, idempotency_key=r["idempotency_key"], user_id=p.user_id,
+               attributes=r["attributes"], media_url=r["media_url"], created_at=p.at)
+    answer = {"report_id": report_id, "outcome": outcome, "work_order_id": order_id,
+              "status": w.status, "grid_code": w.grid_code, "community_code": w.community_code,
+              "street_code": w.street_code, "station_id": w.station_id, "reason": reason,
+              "boundary_version": p.version}
+    return row, answer

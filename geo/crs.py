@@ -160,6 +160,27 @@ def metric_crs_for(lon: float, lat: float) -> pyproj.CRS:
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
+def parse_metric_crs(spec: str | int | pyproj.CRS) -> pyproj.CRS:
+    """A user's choice of metric CRS: any projected system whose axes are in metres.
+
+    Distances and areas are reported in metres, so a CRS in degrees or feet is refused with a
+    :class:`CRSError` naming it, as is one pyproj does not know.
+    """
+    try:
+        system = parse_crs(spec)
+    except CRSError:
+        raise CRSError(f"unknown metric CRS {spec!r}: give a projected system in metres such "
+                       "as EPSG:32649 (UTM 49N) or EPSG:4545 (CGCS2000 3-degree zone, 108° E)",
+                       field="metric_crs") from None
+    crs = system.crs
+    in_metres = all(axis.unit_name in ("metre", "meter") for axis in crs.axis_info)
+    if system.offset is not None or not crs.is_projected or not in_metres:
+        raise CRSError(f"metric CRS {system.name} is not a projected system in metres; give one "
+                       "such as EPSG:32649 (UTM 49N) or EPSG:4545 (CGCS2000 3-degree zone, "
+                       "108° E)", field="metric_crs")
+    return crs
+
+
 # --- GCJ-02 -------------------------------------------------------------------------------------
 
 

@@ -158,3 +158,20 @@ def test_one_point_conversion_is_the_identity_outside_china_and_keeps_nan():
     for system in ("gcj02", "bd09"):
         assert all(math.isnan(v) for v in crs.to_wgs84_one(float("nan"), 34.2, system))
 
+
+@pytest.mark.parametrize("spec, epsg", [("EPSG:4545", 4545), (32649, 32649),
+                                        (pyproj.CRS.from_epsg(3857), 3857)])
+def test_metric_crs_may_be_any_projected_system_in_metres(spec, epsg):
+    assert crs.parse_metric_crs(spec).to_epsg() == epsg
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("EPSG:4326", "EPSG:4326 is not a projected system in metres"),
+    ("gcj02", "gcj02 is not a projected system in metres"),
+    ("EPSG:2263", "EPSG:2263 is not a projected system in metres"),  # US survey feet
+    ("utm49", "unknown metric CRS 'utm49'"),
+])
+def test_metric_crs_in_degrees_feet_or_unknown_is_refused(spec, message):
+    with pytest.raises(CRSError, match=message) as info:
+        crs.parse_metric_crs(spec)
+    assert info.value.field == "metric_crs"

@@ -2,7 +2,8 @@
 demo-data.
 
 Each command is a thin shell over :mod:`geo`: it parses options, calls one function and prints.
-A :class:`~geo.errors.GridlineError` becomes a one-line ``error:`` message and exit status 2;
+A :class:`~geo.errors.GridlineError` becomes a one-line ``error:`` message and exit status 2 (with
+``--json``, a JSON object ``{"error": ..., "field": ...}`` on standard output instead);
 ``validate`` exits 1 when the set has errors.
 """
 
@@ -28,13 +29,18 @@ CRS_HELP = "wgs84, gcj02, bd09, cgcs2000 or EPSG:<code>"
 
 
 def reports_errors(command):
-    """Turn gridline's own errors into a clean message and exit status 2."""
+    """Turn gridline's own errors into a clean message and exit status 2; a command run with
+    ``--json`` gets the error as JSON too, so that its output is always JSON."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except GridlineError as exc:
-            click.echo(f"error: {exc}", err=True)
+            if kwargs.get("as_json"):
+                error = {"error": str(exc), "field": getattr(exc, "field", None)}
+                click.echo(json.dumps(error, ensure_ascii=False))
+            else:
+                click.echo(f"error: {exc}", err=True)
             sys.exit(2)
     return wrapper
 

@@ -190,6 +190,21 @@ def test_a_missing_code_or_name_field_is_a_clear_error(realdata, option):
     assert "label_311" in result.output
 
 
+def test_validate_json_reports_a_loading_error_as_json(tmp_path):
+    frame = gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.box(0, 0, 1000, 1000)])
+    with pytest.warns(UserWarning, match="'crs' was not provided"):
+        frame.to_file(tmp_path / "noprj.shp", engine="pyogrio")
+    result = run("validate", tmp_path / "noprj.shp", "--json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["field"] == "crs" and "declares no coordinate system" in error["error"]
+    bad_crs = run("validate", "--crs", "wgs85", "--json")
+    assert bad_crs.exit_code == 2
+    assert json.loads(bad_crs.stdout) == {
+        "error": "unknown coordinate system 'wgs85': use wgs84, gcj02, bd09, cgcs2000 or "
+                 "EPSG:<code>", "field": "crs"}
+
+
 def test_wgs84_stations_with_gcj02_boundaries_land_where_they_are(tmp_path):
     """The stations CSV is WGS84 unless --stations-crs says otherwise, whatever the boundaries'
     CRS: resolving a station's own WGS84 position finds it 0 m away."""

@@ -9,6 +9,9 @@ to their grid and nearest station twice:
   metric CRS for the station, with both spatial indexes built before the clock starts.
 
 The two answers must be identical (grid per point, station per point, distance to 1 mm).
+Then single in-process resolves are timed (median of 2 000) for the cases a phone app meets: a
+WGS84 point inside a grid, a GCJ-02 point inside a grid (converted on the way in) and a WGS84
+point outside the district (which also measures its distance to the nearest grid).
 The last line is ``ratio_vs_geopandas=<x> identical=<true|false>``, x being geopandas' time
 divided by gridline's.
 
@@ -26,6 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.crs import from_wgs84
 from geo.demo import generate
 from geo.resolver import Resolver
 
@@ -77,13 +81,31 @@ def identical(ours: pd.DataFrame, theirs: pd.DataFrame) -> bool:
     return bool(grids.all() and stations.all() and distances.max() < 1e-3)
 
 
-def single_point_median_us(resolver, lon, lat, repeat=2000):
+def single_point_median_us(resolver, lon, lat, crs=None, repeat=2000):
     timings = []
-    for x, y in zip(lon[:repeat], lat[:repeat], strict=True):
+    for x, y in zip(lon[:repeat].tolist(), lat[:repeat].tolist(), strict=True):
         started = time.perf_counter()
-        resolver.resolve(float(x), float(y))
+        resolver.resolve(x, y, crs=crs)
         timings.append(time.perf_counter() - started)
     return statistics.median(timings) * 1e6
+
+
+def outside_points(resolver, bset, n, rng, margin=0.02):
+    """``n`` random WGS84 points within ``margin`` degrees of the district but outside it."""
+    west, south, east, north = bset.grids.total_bounds
+    lon = rng.uniform(west - margin, east + margin, 8 * n)
+    lat = rng.uniform(south - margin, north + margin, 8 * n)
+    outside = (resolver.resolve_many(lon, lat)["status"] == "outside").to_numpy()
+    return lon[outside][:n], lat[outside][:n]
+
+
+def single_point_medians(resolver, bset, lon_in, lat_in, rng):
+    """Median single-resolve times in µs for the phone-app cases (see the module doc)."""
+    gcj_lon, gcj_lat = from_wgs84(lon_in[:2000], lat_in[:2000], "gcj02")
+    out_lon, out_lat = outside_points(resolver, bset, 2000, rng)
+    return {"WGS84, inside a grid": single_point_median_us(resolver, lon_in, lat_in),
+            "GCJ-02, inside a grid": single_point_median_us(resolver, gcj_lon, gcj_lat, "gcj02"),
+            "WGS84, outside the district": single_point_median_us(resolver, out_lon, out_lat)}
 
 
 def main():
@@ -114,8 +136,8 @@ def main():
     print(f"  {inside.mean():.1%} of the points fall in a grid")
     same = identical(ours, theirs)
     lon_in, lat_in = lon[inside.to_numpy()], lat[inside.to_numpy()]
-    single_us = single_point_median_us(resolver, lon_in, lat_in)
-    print(f"single resolve (in-process, WGS84): median {single_us:.1f} µs")
+    for case, median_us in single_point_medians(resolver, bset, lon_in, lat_in, rng).items():
+        print(f"single resolve (in-process, {case}): median {median_us:.1f} µs")
     print(f"ratio_vs_geopandas={theirs_s / ours_s:.2f} identical={str(same).lower()}")
 
 

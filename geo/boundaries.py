@@ -24,8 +24,9 @@ import pyproj
 import shapely
 
 from geo.codes import DISTRICT_DIGITS, is_well_formed, number_children, reading_order
-from geo.crs import WGS84, metric_crs_for, transformer
-from geo.sources import RawLayers, find_column, read_source
+from geo.crs import WGS84, metric_crs_for, parse_crs, parse_metric_crs, transformer
+from geo.errors import BoundaryError
+from geo.sources import POLYGON_LAYERS, RawLayers, find_column, read_source
 
 PARENT_FIELD = {"communities": "street_code", "grids": "community_code"}
 STATION_ID_COLUMNS = ("station_id", "id", "code")
@@ -74,7 +75,7 @@ class BoundarySet:
         return {"district_code": self.district_code, "streets": len(self.streets),
                 "communities": len(self.communities), "grids": len(self.grids),
                 "stations": len(self.stations), "grid_area_km2": round(area_m2 / 1e6, 3),
-                "metric_crs": f"EPSG:{self.metric_crs.to_epsg()}"}
+                "metric_crs": parse_crs(self.metric_crs).name}
 
 
 def to_metric(geoms, metric_crs: pyproj.CRS) -> np.ndarray:
@@ -97,10 +98,12 @@ def load_boundaries(source, *, crs=None, stations=None, stations_crs=None, code_
 
     ``crs`` declares the CRS of the files (needed for GCJ-02/BD-09 and for files without one);
     ``stations`` is an optional separate station file (GeoJSON, GeoPackage or a CSV with lon/lat
-    columns) in ``stations_crs`` (default ``crs``). ``code_field``/``name_field`` name the
-    properties holding code and name (default ``code`` and ``name``). ``district_code`` is the
-    6-digit prefix for codes to assign; by default it is taken from the codes present.
-    ``metric_crs`` overrides the UTM zone of the grids' centre. With ``fix=True`` invalid
+    columns), read in ``stations_crs`` if given, else in the CRS it declares — WGS84 for a CSV,
+    not ``crs`` (see :func:`geo.sources.read_source`). ``code_field``/``name_field`` name the
+    properties holding code and name (default ``code`` and ``name``); a named property that a
+    polygon layer lacks is a :class:`BoundaryError`. ``district_code`` is the 6-digit prefix for
+    codes to assign; by default it is taken from the codes present. ``metric_crs`` (a projected
+    CRS in metres) overrides the UTM zone of the grids' centre. With ``fix=True`` invalid
     polygons are repaired and each repair is listed in the notes.
     """
     raw = read_source(source, crs=crs, stations=stations, stations_crs=stations_crs)
@@ -112,13 +115,14 @@ def build_boundaries(raw: RawLayers, *, code_field=None, name_field=None, distri
                      metric_crs=None, fix=False) -> BoundarySet:
     """Turn raw WGS84 layers into a coded, linked :class:`BoundarySet` (see ``load_boundaries``)."""
     notes = list(raw.notes)
+    _check_named_fields(raw, code_field=code_field, name_field=name_field)
     layers = {name: _normalise(raw.layers.get(name), name, code_field, name_field)
               for name in ("streets", "communities", "grids")}
     if metric_crs is None:
         west, south, east, north = layers["grids"].total_bounds
         metric_crs = metric_crs_for((west + east) / 2, (south + north) / 2)
     else:
-        metric_crs = pyproj.CRS.from_user_input(metric_crs)
+        metric_crs = parse_metric_crs(metric_crs)
     if fix:
         for name, frame in layers.items():
             notes += _repair(frame, name, metric_crs)
@@ -144,6 +148,26 @@ def build_boundaries(raw: RawLayers, *, code_field=None, name_field=None, distri
     return BoundarySet(district, sorted_layer(streets), sorted_layer(communities),
                        sorted_layer(grids), stations, metric_crs, buildings, hierarchical=True,
                        notes=tuple(notes))
+
+
+def _check_named_fields(raw: RawLayers, **named) -> None:
+    """A property the caller names for code or name must be in every polygon layer read.
+
+    Otherwise every code would be invented and every name missing without a word; the error
+    names the field and lists the properties the layer does have.
+    """
+    for option, column in named.items():
+        if column is None:
+            continue
+        for name in POLYGON_LAYERS:
+            frame = raw.layers.get(name)
+            if frame is None or column in frame.columns:
+                continue
+            present = [str(c) for c in frame.columns if c != frame.geometry.name]
+            listing = f"its properties are: {', '.join(present)}" if present else (
+                "it has no properties")
+            raise BoundaryError(f"the {name} layer has no property {column!r} (the "
+                                f"{option.replace('_', ' ')}); {listing}", field=option)
 
 
 def _normalise(frame, name, code_field, name_field) -> gpd.GeoDataFrame:

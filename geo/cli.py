@@ -2,7 +2,8 @@
 demo-data.
 
 Each command is a thin shell over :mod:`geo`: it parses options, calls one function and prints.
-A :class:`~geo.errors.GridlineError` becomes a one-line ``error:`` message and exit status 2;
+A :class:`~geo.errors.GridlineError` becomes a one-line ``error:`` message and exit status 2 (with
+``--json``, a JSON object ``{"error": ..., "field": ...}`` on standard output instead);
 ``validate`` exits 1 when the set has errors.
 """
 
@@ -28,24 +29,37 @@ CRS_HELP = "wgs84, gcj02, bd09, cgcs2000 or EPSG:<code>"
 
 
 def reports_errors(command):
-    """Turn gridline's own errors into a clean message and exit status 2."""
+    """Turn gridline's own errors into a clean message and exit status 2; a command run with
+    ``--json`` gets the error as JSON too, so that its output is always JSON."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except GridlineError as exc:
-            click.echo(f"error: {exc}", err=True)
+            if kwargs.get("as_json"):
+                error = {"error": str(exc), "field": getattr(exc, "field", None)}
+                click.echo(json.dumps(error, ensure_ascii=False))
+            else:
+                click.echo(f"error: {exc}", err=True)
             sys.exit(2)
     return wrapper
 
 
 def source_options(command):
-    """The options that say how to read a boundary SOURCE (shared by every command)."""
+    """The options that say how to read a boundary SOURCE (shared by every command).
+
+    They are named after :func:`~geo.boundaries.load_boundaries`' parameters, which take them
+    as they are (the ``reading`` keywords of the commands).
+    """
     options = [
         click.option("--code-field", help="Property holding each polygon's code (default: code)."),
         click.option("--name-field", help="Property holding each polygon's name (default: name)."),
         click.option("--stations", type=click.Path(exists=True, dir_okay=False),
                      help="Station file: GeoJSON, GeoPackage or CSV with lon/lat columns."),
+        click.option("--stations-crs", help=f"CRS of the stations ({CRS_HELP}); default: the "
+                     "one their file declares, WGS84 for a CSV."),
+        click.option("--metric-crs", help="Projected CRS in metres for distances and areas, "
+                     "e.g. EPSG:4545 (default: the UTM zone of the grids' centre)."),
         click.option("--district-code", help="6-digit district code for codes to assign."),
         click.option("--fix", is_flag=True, help="Repair invalid polygons (each is listed)."),
     ]
@@ -54,10 +68,8 @@ def source_options(command):
     return command
 
 
-def _load(source, crs, code_field, name_field, stations, district_code, fix):
-    return load_boundaries(source or default_boundaries(), crs=crs, stations=stations,
-                           code_field=code_field, name_field=name_field,
-                           district_code=district_code, fix=fix)
+def _load(source, crs, **reading):
+    return load_boundaries(source or default_boundaries(), crs=crs, **reading)
 
 
 def default_boundaries() -> Path:
@@ -65,8 +77,8 @@ def default_boundaries() -> Path:
     return Path(os.environ.get("GRIDLINE_BOUNDARIES") or default_source())
 
 
-def _resolver(source, crs, code_field, name_field, stations, district_code, fix) -> Resolver:
-    bset = _load(source, crs, code_field, name_field, stations, district_code, fix)
+def _resolver(source, crs, **reading) -> Resolver:
+    bset = _load(source, crs, **reading)
     report = validate(bset)
     if not report.ok:
         raise click.ClickException(
@@ -86,10 +98,9 @@ def _resolver(source, crs, code_field, name_field, stations, district_code, fix)
 @click.option("--output", type=click.Path(dir_okay=False),
               help="With --fix: write the repaired set to this GeoPackage.")
 @reports_errors
-def validate_command(source, crs, code_field, name_field, stations, district_code, fix, as_json,
-                     tolerance, output):
+def validate_command(source, crs, as_json, tolerance, output, **reading):
     """Check a boundary SOURCE (default: the demo district) and report every problem."""
-    bset = _load(source, crs, code_field, name_field, stations, district_code, fix)
+    bset = _load(source, crs, **reading)
     report = validate(bset, tolerance_m2=tolerance)
     click.echo(report.to_json() if as_json else report.to_text())
     if output:
@@ -106,11 +117,9 @@ def validate_command(source, crs, code_field, name_field, stations, district_cod
 @click.option("--boundaries-crs", help="CRS of the boundary files, where they need one.")
 @source_options
 @reports_errors
-def resolve_command(lon, lat, crs, source, boundaries_crs, code_field, name_field, stations,
-                    district_code, fix):
+def resolve_command(lon, lat, crs, source, boundaries_crs, **reading):
     """Resolve one point LON LAT to its grid, community, street and nearest station (JSON)."""
-    resolver = _resolver(source, boundaries_crs, code_field, name_field, stations, district_code,
-                         fix)
+    resolver = _resolver(source, boundaries_crs, **reading)
     result = resolver.resolve(lon, lat, crs=crs).to_dict()
     click.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
@@ -129,11 +138,10 @@ def resolve_command(lon, lat, crs, source, boundaries_crs, code_field, name_fiel
               help="Column naming a row's own CRS, if the file has it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
-def resolve_file_command(input_csv, output_csv, source, boundaries_crs, code_field, name_field,
-                         stations, district_code, fix, lon_col, lat_col, crs, crs_col, quiet):
+def resolve_file_command(input_csv, output_csv, source, boundaries_crs, lon_col, lat_col, crs,
+                         crs_col, quiet, **reading):
     """Resolve every row of INPUT_CSV and write it, with the answers appended, to OUTPUT_CSV."""
-    resolver = _resolver(source, boundaries_crs, code_field, name_field, stations, district_code,
-                         fix)
+    resolver = _resolver(source, boundaries_crs, **reading)
     counts = resolve_csv(resolver, input_csv, output_csv, lon_col=lon_col, lat_col=lat_col,
                          crs=crs, crs_col=crs_col, progress=not quiet)
     total = sum(counts.values())
@@ -161,15 +169,15 @@ def resolve_file_command(input_csv, output_csv, source, boundaries_crs, code_fie
               help="GeoPackage to write the partitioned boundary set to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the quality report as JSON.")
 @reports_errors
-def partition_command(source, crs, code_field, name_field, stations, district_code, fix, target,
-                      low, high, communities, weight, reports_csv, output, as_json):
+def partition_command(source, crs, target, low, high, communities, weight, reports_csv, output,
+                      as_json, **reading):
     """Split communities of SOURCE (default: the demo district) into balanced, compact grids."""
     if (weight == "reports") != (reports_csv is not None):
         raise InputError("--weight reports and --reports CSV go together", field="reports")
     if output is None:
         raise InputError("--out is needed: the GeoPackage to write the partitioned set to",
                          field="out")
-    bset = _load(source, crs, code_field, name_field, stations, district_code, fix)
+    bset = _load(source, crs, **reading)
     codes = [c.strip() for c in communities.split(",") if c.strip()] if communities else None
     points, skipped = None, 0
     if reports_csv:

@@ -6,12 +6,17 @@ published obfuscation formulas over lon/lat, so they have no EPSG code and are h
 other system goes through pyproj with one cached ``Transformer`` per pair of systems.
 
 All functions take scalars or numpy arrays and are vectorised; ``x`` is always longitude/easting.
+:func:`to_wgs84_one` converts one point with plain floats: a single phone report should not pay
+for numpy arrays (the offset formulas are written once and evaluated with either ``math`` or
+numpy, so both paths compute the same thing).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
+from types import SimpleNamespace
 
 import numpy as np
 import pyproj
@@ -22,7 +27,7 @@ from geo.errors import CRSError
 KRASOVSKY_A = 6378245.0
 KRASOVSKY_EE = 0.00669342162296594323
 # The standard BD-09 constant.
-X_PI = np.pi * 3000.0 / 180.0
+X_PI = math.pi * 3000.0 / 180.0
 # GCJ-02 is defined as the identity outside this box (the usual "out of China" test).
 CHINA_BOX = (72.004, 0.8293, 137.8347, 55.8271)
 # Inverse transforms iterate until a step is below this many degrees (about 0.01 mm).
@@ -30,6 +35,8 @@ INVERSE_TOLERANCE_DEG = 1e-10
 INVERSE_MAX_ITERATIONS = 30
 
 WGS84 = pyproj.CRS.from_epsg(4326)
+# The functions the offset formulas use, for one point of plain floats (numpy serves arrays).
+SCALAR_MATH = SimpleNamespace(sin=math.sin, cos=math.cos, sqrt=math.sqrt, arctan2=math.atan2)
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,21 @@ def from_wgs84(lon, lat, system: CoordSystem | str | None = None):
     return _convert(lon, lat, parse_crs(system), to_wgs84=False)
 
 
+def to_wgs84_one(x: float, y: float, system: CoordSystem | str | None = None):
+    """:func:`to_wgs84` for one point of plain floats, returning ``(lon, lat)`` floats.
+
+    The same formulas with ``math`` instead of numpy arrays, so a single point costs
+    microseconds; the answers agree with the vectorised path to far below 1e-9°.
+    """
+    cs = parse_crs(system)
+    if cs.offset is not None:
+        return _OFFSET_TO_WGS84_ONE[cs.offset](float(x), float(y))
+    if cs.crs == WGS84:
+        return float(x), float(y)
+    out_x, out_y = transformer(cs.crs, WGS84).transform(x, y)
+    return float(out_x), float(out_y)
+
+
 def _convert(x, y, cs: CoordSystem, to_wgs84: bool):
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -138,6 +160,27 @@ def metric_crs_for(lon: float, lat: float) -> pyproj.CRS:
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
+def parse_metric_crs(spec: str | int | pyproj.CRS) -> pyproj.CRS:
+    """A user's choice of metric CRS: any projected system whose axes are in metres.
+
+    Distances and areas are reported in metres, so a CRS in degrees or feet is refused with a
+    :class:`CRSError` naming it, as is one pyproj does not know.
+    """
+    try:
+        system = parse_crs(spec)
+    except CRSError:
+        raise CRSError(f"unknown metric CRS {spec!r}: give a projected system in metres such "
+                       "as EPSG:32649 (UTM 49N) or EPSG:4545 (CGCS2000 3-degree zone, 108° E)",
+                       field="metric_crs") from None
+    crs = system.crs
+    in_metres = all(axis.unit_name in ("metre", "meter") for axis in crs.axis_info)
+    if system.offset is not None or not crs.is_projected or not in_metres:
+        raise CRSError(f"metric CRS {system.name} is not a projected system in metres; give one "
+                       "such as EPSG:32649 (UTM 49N) or EPSG:4545 (CGCS2000 3-degree zone, "
+                       "108° E)", field="metric_crs")
+    return crs
+
+
 # --- GCJ-02 -------------------------------------------------------------------------------------
 
 
@@ -151,24 +194,39 @@ def out_of_china(lon, lat):
 
 def _gcj_delta(lon, lat):
     """The GCJ-02 shift (dlon, dlat) in degrees at WGS84 ``(lon, lat)``, zero outside China."""
-    x = lon - 105.0
-    y = lat - 35.0
-    common = (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-    dlat += common
-    dlat += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-    dlat += (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
-    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-    dlon += common
-    dlon += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-    dlon += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
-    radlat = lat / 180.0 * np.pi
-    magic = 1.0 - KRASOVSKY_EE * np.sin(radlat) ** 2
-    sqrtmagic = np.sqrt(magic)
-    dlat = (dlat * 180.0) / ((KRASOVSKY_A * (1.0 - KRASOVSKY_EE)) / (magic * sqrtmagic) * np.pi)
-    dlon = (dlon * 180.0) / (KRASOVSKY_A / sqrtmagic * np.cos(radlat) * np.pi)
+    dlon, dlat = _gcj_shift(lon, lat, np)
     outside = out_of_china(lon, lat)
     return np.where(outside, 0.0, dlon), np.where(outside, 0.0, dlat)
+
+
+def _gcj_delta_one(lon: float, lat: float):
+    """:func:`_gcj_delta` for one point of plain floats."""
+    west, south, east, north = CHINA_BOX
+    if lon < west or lon > east or lat < south or lat > north:
+        return 0.0, 0.0
+    return _gcj_shift(lon, lat, SCALAR_MATH)
+
+
+def _gcj_shift(lon, lat, m):
+    """The standard GCJ-02 formula, with ``m`` supplying sin/cos/sqrt (numpy or math)."""
+    x = lon - 105.0
+    y = lat - 35.0
+    common = (20.0 * m.sin(6.0 * x * math.pi) + 20.0 * m.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * m.sqrt(abs(x))
+    dlat += common
+    dlat += (20.0 * m.sin(y * math.pi) + 40.0 * m.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    dlat += (160.0 * m.sin(y / 12.0 * math.pi) + 320.0 * m.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * m.sqrt(abs(x))
+    dlon += common
+    dlon += (20.0 * m.sin(x * math.pi) + 40.0 * m.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    dlon += (150.0 * m.sin(x / 12.0 * math.pi) + 300.0 * m.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    radlat = lat / 180.0 * math.pi
+    sin_lat = m.sin(radlat)
+    magic = 1.0 - KRASOVSKY_EE * (sin_lat * sin_lat)
+    sqrtmagic = m.sqrt(magic)
+    dlat = (dlat * 180.0) / ((KRASOVSKY_A * (1.0 - KRASOVSKY_EE)) / (magic * sqrtmagic) * math.pi)
+    dlon = (dlon * 180.0) / (KRASOVSKY_A / sqrtmagic * m.cos(radlat) * math.pi)
+    return dlon, dlat
 
 
 def wgs84_to_gcj02(lon, lat):
@@ -184,24 +242,35 @@ def gcj02_to_wgs84(lon, lat):
     return _invert(wgs84_to_gcj02, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
 
 
+def _wgs84_to_gcj02_one(lon: float, lat: float):
+    dlon, dlat = _gcj_delta_one(lon, lat)
+    return lon + dlon, lat + dlat
+
+
+def _gcj02_to_wgs84_one(lon: float, lat: float):
+    return _invert_one(_wgs84_to_gcj02_one, lon, lat, (lon, lat))
+
+
 # --- BD-09 --------------------------------------------------------------------------------------
 
 
 def gcj02_to_bd09(lon, lat):
     """GCJ-02 → BD-09 by Baidu's standard formula."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * X_PI)
-    theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * X_PI)
-    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+    return _bd09_forward(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), np)
 
 
-def _bd09_to_gcj02_estimate(lon, lat):
+def _bd09_forward(lon, lat, m):
+    z = m.sqrt(lon * lon + lat * lat) + 0.00002 * m.sin(lat * X_PI)
+    theta = m.arctan2(lat, lon) + 0.000003 * m.cos(lon * X_PI)
+    return z * m.cos(theta) + 0.0065, z * m.sin(theta) + 0.006
+
+
+def _bd09_to_gcj02_estimate(lon, lat, m=np):
     x = lon - 0.0065
     y = lat - 0.006
-    z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * X_PI)
-    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * X_PI)
-    return z * np.cos(theta), z * np.sin(theta)
+    z = m.sqrt(x * x + y * y) - 0.00002 * m.sin(y * X_PI)
+    theta = m.arctan2(y, x) - 0.000003 * m.cos(x * X_PI)
+    return z * m.cos(theta), z * m.sin(theta)
 
 
 def bd09_to_gcj02(lon, lat):
@@ -210,6 +279,12 @@ def bd09_to_gcj02(lon, lat):
     lat = np.asarray(lat, dtype=float)
     start = _bd09_to_gcj02_estimate(lon, lat)
     return _invert(gcj02_to_bd09, lon, lat, start)
+
+
+def _bd09_to_wgs84_one(lon: float, lat: float):
+    start = _bd09_to_gcj02_estimate(lon, lat, SCALAR_MATH)
+    gcj = _invert_one(lambda x, y: _bd09_forward(x, y, SCALAR_MATH), lon, lat, start)
+    return _gcj02_to_wgs84_one(*gcj)
 
 
 def wgs84_to_bd09(lon, lat):
@@ -241,6 +316,22 @@ def _invert(forward, lon, lat, start=None):
     return x, y
 
 
+def _invert_one(forward, lon: float, lat: float, start):
+    """:func:`_invert` for one point of plain floats (a point that is not finite stays so)."""
+    x, y = start
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return math.nan, math.nan
+    for _ in range(INVERSE_MAX_ITERATIONS):
+        fx, fy = forward(x, y)
+        ex, ey = fx - lon, fy - lat
+        x = x - ex
+        y = y - ey
+        if max(abs(ex), abs(ey)) < INVERSE_TOLERANCE_DEG:
+            break
+    return x, y
+
+
 # offset name → (to WGS84, from WGS84)
 _OFFSET_FUNCTIONS = {"gcj02": (gcj02_to_wgs84, wgs84_to_gcj02),
                      "bd09": (bd09_to_wgs84, wgs84_to_bd09)}
+_OFFSET_TO_WGS84_ONE = {"gcj02": _gcj02_to_wgs84_one, "bd09": _bd09_to_wgs84_one}

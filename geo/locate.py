@@ -1,6 +1,8 @@
-"""Spatial indexes behind the resolver: which polygon covers a point, how far is an outline.
+"""Spatial indexes behind the resolver: which polygon covers a point, which station is nearest,
+how far is an outline.
 
-Both answer exactly, in bulk over numpy arrays, and are built once per boundary set.
+Each answers exactly, in bulk over numpy arrays and for one point in plain floats (the same
+answer, without the cost of arrays), and is built once per boundary set.
 """
 
 from __future__ import annotations
@@ -106,6 +108,40 @@ class PolygonLocator:
         return -1
 
 
+class NearestPoint:
+    """The nearest of a set of points (metric CRS): its index and distance.
+
+    In bulk a KD-tree answers. One point is compared with every point instead when there are at
+    most :data:`SCAN_MAX` of them: a district's hundred stations are scanned in a few
+    microseconds, well below the KD-tree's own call overhead. Both compute the distance as
+    √(dx² + dy²) in the same order, so they give the same answer.
+    """
+
+    SCAN_MAX = 2048
+
+    def __init__(self, xy):
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        self._tree = cKDTree(xy)
+        self._x, self._y = xy[:, 0].copy(), xy[:, 1].copy()
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def nearest(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """``(distance, index)`` arrays of the nearest point to each of ``(x, y)``."""
+        return self._tree.query(np.column_stack([x, y]))
+
+    def nearest_one(self, x: float, y: float) -> tuple[float, int]:
+        """``(distance, index)`` of the point nearest to ``(x, y)``."""
+        if len(self._x) > self.SCAN_MAX:
+            distance, index = self._tree.query((x, y))
+            return float(distance), int(index)
+        dx, dy = x - self._x, y - self._y
+        squared = dx * dx + dy * dy
+        index = int(squared.argmin())
+        return math.sqrt(squared[index]), index
+
+
 class Outline:
     """Exact distance from points to the outline of a set of polygons (metric CRS).
 
@@ -142,6 +178,9 @@ class Outline:
         self._previous = np.concatenate(previous)
         self._longest2 = float(((self._b - self._a) ** 2).sum(axis=1).max())
         self._tree = cKDTree(self._a)
+        # Plain lists for distance_one: indexing numpy arrays one float at a time is slow.
+        self._segments = np.column_stack([self._a, self._b]).tolist()
+        self._previous_list = self._previous.tolist()
 
     def distance(self, x, y) -> np.ndarray:
         points = np.column_stack([x, y])
@@ -156,6 +195,19 @@ class Outline:
         for i in todo:
             best[i] = _segment_distance(*points[i], *self._a.T, *self._b.T).min()
         return best
+
+    def distance_one(self, x: float, y: float) -> float:
+        """``distance`` for one point: the same segments and formula, in plain floats."""
+        k = self.ROUNDS[0]
+        if len(self._a) > k:
+            reach, idx = self._tree.query((x, y), k=k)
+            reach, nearest = reach.tolist(), idx.tolist()
+            if reach[-1] > math.sqrt(reach[0] ** 2 + self._longest2):
+                segments = {*nearest, *(self._previous_list[i] for i in nearest)}
+                offsets = [_segment_offset_one(x, y, *self._segments[i]) for i in segments]
+                # numpy's hypot, as in the bulk path (math.hypot may differ in the last bit)
+                return float(np.hypot(*min(offsets, key=lambda d: d[0] * d[0] + d[1] * d[1])))
+        return float(self.distance([x], [y])[0])
 
     def _nearest(self, points, k):
         """Best distance over the segments next to the k nearest vertices, and if it is sure."""
@@ -174,3 +226,12 @@ def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
     t = ((px - ax) * dx + (py - ay) * dy) / np.maximum(dx * dx + dy * dy, 1e-300)
     np.clip(t, 0.0, 1.0, out=t)
     return np.hypot(px - ax - t * dx, py - ay - t * dy)
+
+
+def _segment_offset_one(px, py, ax, ay, bx, by) -> tuple[float, float]:
+    """The vector from a point to its nearest point on a segment, in plain floats (the steps of
+    :func:`_segment_distance`)."""
+    dx, dy = bx - ax, by - ay
+    t = ((px - ax) * dx + (py - ay) * dy) / max(dx * dx + dy * dy, 1e-300)
+    t = min(max(t, 0.0), 1.0)
+    return px - ax - t * dx, py - ay - t * dy

@@ -24,12 +24,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.spatial import cKDTree
 
 from geo.boundaries import BoundarySet
-from geo.crs import WGS84, parse_crs, to_wgs84, transformer
+from geo.crs import WGS84, parse_crs, to_wgs84, to_wgs84_one, transformer
 from geo.errors import CoordinateError
-from geo.locate import Outline, PolygonLocator
+from geo.locate import NearestPoint, Outline, PolygonLocator
 
 OK, GAP, OUTSIDE, INVALID = "ok", "gap", "outside", "invalid"
 MAX_LAT, MAX_LON = 90, 180
@@ -68,7 +67,7 @@ class Resolver:
         self._to_metric = transformer(WGS84, b.metric_crs)
         self._outline = Outline(b.grids.geometry.values, b.metric_crs) if len(b.grids) else None
         station_xy = shapely.get_coordinates(b.metric("stations"))
-        self._stations = cKDTree(station_xy) if len(station_xy) else None
+        self._stations = NearestPoint(station_xy) if len(station_xy) else None
         self._table = _lookup_table(b)
 
     # --- one point ------------------------------------------------------------------------
@@ -86,7 +85,7 @@ class Resolver:
         if problem:
             raise CoordinateError(self._swap_hint(x, y, system) or problem,
                                   field=_field_of(problem))
-        wx, wy = (x, y) if system.is_wgs84 else map(float, to_wgs84(x, y, system))
+        wx, wy = (x, y) if system.is_wgs84 else to_wgs84_one(x, y, system)
         t = self._table
         grid = self._grids.locate_one(wx, wy)
         community, street, status = t["grid_community"][grid], t["grid_street"][grid], OK
@@ -102,11 +101,10 @@ class Resolver:
         mx, my = self._to_metric.transform(wx, wy)
         station, station_distance = -1, None
         if self._stations is not None:
-            distance, station = self._stations.query((mx, my))
-            station_distance = float(distance)
+            station_distance, station = self._stations.nearest_one(mx, my)
         outside_distance = None
         if status == OUTSIDE and self._outline is not None:
-            outside_distance = float(self._outline.distance([mx], [my])[0])
+            outside_distance = self._outline.distance_one(mx, my)
         return Resolution(
             status, wx, wy, t["grid_code"][grid], t["grid_name"][grid],
             t["community_code"][community], t["community_name"][community],
@@ -182,8 +180,8 @@ class Resolver:
             mx[valid], my[valid] = self._to_metric.transform(lon[valid], lat[valid])
         station, station_distance = np.full(n, -1), np.full(n, np.nan)
         if self._stations is not None and valid.any():
-            station_distance[valid], station[valid] = self._stations.query(
-                np.column_stack([mx[valid], my[valid]]))
+            station_distance[valid], station[valid] = self._stations.nearest(
+                mx[valid], my[valid])
         outside_distance = np.full(n, np.nan)
         far = status == OUTSIDE
         if far.any() and self._outline is not None:
@@ -194,8 +192,8 @@ class Resolver:
 
     def _looks_swapped(self, x, y, system, suspect) -> np.ndarray:
         """True where a suspect point's swapped (lat, lon) lies in a grid."""
-        suspect = suspect & np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 90)
-        suspect &= np.abs(y) <= 180
+        suspect = suspect & np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= MAX_LAT)
+        suspect &= np.abs(y) <= MAX_LON
         result = np.zeros(len(x), dtype=bool)
         if system.is_geographic and suspect.any():
             sx, sy = to_wgs84(y[suspect], x[suspect], system)
@@ -203,8 +201,12 @@ class Resolver:
         return result
 
     def _swap_hint(self, x: float, y: float, system) -> str:
-        """The swapped-order message for one point, or "" when swapping does not help."""
-        hit = self._looks_swapped(np.array([x]), np.array([y]), system, np.array([True]))[0]
+        """The swapped-order message for one point, or "" when swapping does not help
+        (:meth:`_looks_swapped` for one point, in plain floats)."""
+        if not (system.is_geographic and math.isfinite(x) and math.isfinite(y)
+                and abs(x) <= MAX_LAT and abs(y) <= MAX_LON):
+            return ""
+        hit = self._grids.locate_one(*to_wgs84_one(y, x, system)) >= 0
         return _swap_message(x, y) if hit else ""
 
     def _frame(self, lon, lat, found, reason) -> pd.DataFrame:

@@ -12,6 +12,10 @@ Every layer comes back in WGS84. A file is read in the CRS it declares; a file t
 (a Shapefile without ``.prj``) is refused unless the caller names one, and GCJ-02 or BD-09 — which
 no file can declare — must always be named. GeoJSON and CSV lon/lat columns are WGS84 unless the
 caller names another system.
+
+Stations have a CRS of their own: a separate station file is not read in the boundaries' CRS but
+in the one it declares — WGS84 for a CSV, which declares none, as phone and GIS exports of lon/lat
+are — unless ``stations_crs`` names another.
 """
 
 from __future__ import annotations
@@ -49,11 +53,18 @@ def read_source(source, *, crs=None, stations=None, stations_crs=None) -> RawLay
     """Read a boundary SOURCE (see the module doc) and an optional separate stations file.
 
     ``crs`` declares the CRS of the source files (required where a file has none, and for
-    GCJ-02/BD-09); ``stations_crs`` does the same for ``stations`` and defaults to ``crs``.
+    GCJ-02/BD-09). ``stations_crs`` declares the CRS of the stations: of the ``stations`` file,
+    else of the source's own stations layer. Left out, the ``stations`` file is read in the CRS
+    it declares (WGS84 for a CSV) and the source's stations layer in ``crs``, like its siblings.
     Raises :class:`BoundaryError` or :class:`CRSError` naming the file and what is wrong.
     """
     path = Path(source)
     declared = parse_crs(crs) if crs is not None else None
+    station_system = parse_crs(stations_crs) if stations_crs is not None else None
+    # layer -> (the CRS declared for it, the option that declares it, for messages)
+    systems = {name: (declared, "--crs") for name in LAYERS}
+    if stations is None and station_system is not None:
+        systems["stations"] = (station_system, "--stations-crs")
     if not path.exists():
         raise BoundaryError(f"boundary source {path} does not exist", field="source")
     if path.is_dir():
@@ -63,12 +74,12 @@ def read_source(source, *, crs=None, stations=None, stations_crs=None) -> RawLay
                                 "grids.shp ...)", field="source")
         raw = RawLayers({}, single_layer=False)
         for name, file in files.items():
-            raw.layers[name] = _read_layer(file, None, declared, raw.notes)
+            raw.layers[name] = _read_layer(file, None, *systems[name], raw.notes)
     else:
-        raw = _read_file_source(path, declared)
+        raw = _read_file_source(path, systems)
     if stations is not None:
-        station_crs = parse_crs(stations_crs) if stations_crs is not None else declared
-        raw.layers["stations"] = _read_layer(Path(stations), None, station_crs, raw.notes)
+        raw.layers["stations"] = _read_layer(Path(stations), None, station_system,
+                                             "--stations-crs", raw.notes)
     _check_geometry_types(raw.layers)
     return raw
 
@@ -85,7 +96,7 @@ def _layer_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _read_file_source(path: Path, declared: CoordSystem | None) -> RawLayers:
+def _read_file_source(path: Path, systems: dict) -> RawLayers:
     try:
         names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     except Exception as exc:  # pyogrio raises several GDAL error types for unreadable files
@@ -94,17 +105,18 @@ def _read_file_source(path: Path, declared: CoordSystem | None) -> RawLayers:
         raw = RawLayers({}, single_layer=False)
         for name in LAYERS:
             if name in names:
-                raw.layers[name] = _read_layer(path, name, declared, raw.notes)
+                raw.layers[name] = _read_layer(path, name, *systems[name], raw.notes)
         return raw
     if not names:
         raise BoundaryError(f"{path} has no layers", field="source")
     raw = RawLayers({}, single_layer=True)
-    raw.layers["grids"] = _read_layer(path, names[0], declared, raw.notes)
+    raw.layers["grids"] = _read_layer(path, names[0], *systems["grids"], raw.notes)
     raw.notes.append(f"{path.name}: single polygon layer {names[0]!r} used as the grid layer")
     return raw
 
 
-def _read_layer(path: Path, layer, declared: CoordSystem | None, notes: list[str]):
+def _read_layer(path: Path, layer, declared: CoordSystem | None, option: str, notes: list[str]):
+    """One layer in WGS84; ``option`` is how the user declares its CRS (named in errors)."""
     where = f"{path.name}" + (f" layer {layer}" if layer and path.suffix == ".gpkg" else "")
     if path.suffix.lower() == ".csv":
         return _read_points_csv(path, declared, notes)
@@ -112,7 +124,7 @@ def _read_layer(path: Path, layer, declared: CoordSystem | None, notes: list[str
         frame = gpd.read_file(path, layer=layer, engine="pyogrio")
     except Exception as exc:  # GDAL reports unreadable files with several exception types
         raise BoundaryError(f"cannot read {where}: {exc}", field="source") from exc
-    return _to_wgs84(frame, declared, where, notes)
+    return _to_wgs84(frame, declared, where, notes, option)
 
 
 def _read_points_csv(path: Path, declared: CoordSystem | None, notes: list[str]):
@@ -147,15 +159,15 @@ def find_column(columns, candidates) -> str | None:
     return next((lowered[c] for c in candidates if c in lowered), None)
 
 
-def _to_wgs84(frame: gpd.GeoDataFrame, declared: CoordSystem | None, where: str, notes):
+def _to_wgs84(frame: gpd.GeoDataFrame, declared: CoordSystem | None, where: str, notes, option):
     file_crs = frame.crs
     if declared is None:
         if file_crs is None:
-            raise CRSError(f"{where} declares no coordinate system; name one with --crs "
-                           "(wgs84, gcj02, bd09, cgcs2000 or EPSG:<code>)", field="crs")
+            raise CRSError(f"{where} declares no coordinate system; name one with {option} "
+                           "(wgs84, gcj02, bd09, cgcs2000 or EPSG:<code>)", field=_field(option))
         system = parse_crs(file_crs)
     else:
-        _check_declared(file_crs, declared, where)
+        _check_declared(file_crs, declared, where, option)
         system = declared
     geoms = frame.geometry.values
     if not system.is_wgs84:
@@ -169,18 +181,23 @@ def _to_wgs84(frame: gpd.GeoDataFrame, declared: CoordSystem | None, where: str,
     return out
 
 
-def _check_declared(file_crs, declared: CoordSystem, where: str) -> None:
+def _check_declared(file_crs, declared: CoordSystem, where: str, option: str) -> None:
     """A declared CRS may fill a missing one, or re-label lon/lat as an offset system."""
     if file_crs is None:
         return
     if declared.offset is not None:
         if not file_crs.is_geographic:
             raise CRSError(f"{where} is in {parse_crs(file_crs).name}, a projected system, "
-                           f"but {declared.name} (lon/lat) was declared", field="crs")
+                           f"but {declared.name} (lon/lat) was declared", field=_field(option))
         return
     if file_crs != declared.crs and not (file_crs.is_geographic and declared.crs.is_geographic):
         raise CRSError(f"{where} declares {parse_crs(file_crs).name} but {declared.name} was "
-                       "given; drop --crs or correct it", field="crs")
+                       f"given; drop {option} or correct it", field=_field(option))
+
+
+def _field(option: str) -> str:
+    """The error field for a CRS option: ``crs`` or ``stations_crs``."""
+    return option.removeprefix("--").replace("-", "_")
 
 
 def _all_xy(geoms):

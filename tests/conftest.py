@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 from sqlalchemy import delete, insert, select, text
@@ -24,6 +25,7 @@ from dispatch.roster import load_roster
 from dispatch.services import Service
 from dispatch.storage import Database
 from geo.boundaries import load_boundaries
+from geo.crs import from_wgs84
 from geo.demo import data_dir, default_source
 from geo.resolver import Resolver
 
@@ -79,6 +81,17 @@ def toy_layers():
                                 crs="EPSG:4326")
     return {"streets": streets, "communities": communities, "grids": grids,
             "stations": stations}
+
+
+def write_toy_grids_in(system: str, path: Path) -> Path:
+    """The toy grids as one GeoJSON file whose lon/lat are in ``system`` (e.g. GCJ-02, as Amap
+    draws them; the file itself can only say EPSG:4326)."""
+    frame = toy_layers()["grids"]
+    shifted = shapely.transform(frame.geometry.values, lambda xy: np.column_stack(
+        from_wgs84(xy[:, 0], xy[:, 1], system)))
+    gpd.GeoDataFrame(frame.drop(columns="geometry"), geometry=shifted,
+                     crs="EPSG:4326").to_file(path, driver="GeoJSON", engine="pyogrio")
+    return path
 
 
 def write_gpkg(path: Path, layers: dict) -> Path:

@@ -14,7 +14,7 @@ from geo.boundaries import load_boundaries
 from geo.crs import from_wgs84
 from geo.demo import sample_reports
 from geo.validation import validate
-from tests.conftest import PROJECT, toy_layers, write_gpkg
+from tests.conftest import PROJECT, toy_layers, write_gpkg, write_toy_grids_in
 from web.cli import main
 
 BOWTIE = shapely.Polygon([(108.91, 34.20), (108.92, 34.21), (108.92, 34.20), (108.91, 34.21)])
@@ -179,3 +179,55 @@ def test_the_readme_resolve_file_example_runs_as_the_installed_script(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "resolved 200 rows" in done.stdout
     assert len(pd.read_csv(tmp_path / "resolved.csv")) == 200
+
+
+@pytest.mark.parametrize("option", ["--code-field", "--name-field"])
+def test_a_missing_code_or_name_field_is_a_clear_error(realdata, option):
+    result = run("validate", realdata / "nyc_community_districts_dcp.geojson", option, "cb_code")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: the grids layer has no property 'cb_code'")
+    assert "its properties are: boro_cd, borough, cd_number" in result.output
+    assert "label_311" in result.output
+
+
+def test_validate_json_reports_a_loading_error_as_json(tmp_path):
+    frame = gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.box(0, 0, 1000, 1000)])
+    with pytest.warns(UserWarning, match="'crs' was not provided"):
+        frame.to_file(tmp_path / "noprj.shp", engine="pyogrio")
+    result = run("validate", tmp_path / "noprj.shp", "--json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["field"] == "crs" and "declares no coordinate system" in error["error"]
+    bad_crs = run("validate", "--crs", "wgs85", "--json")
+    assert bad_crs.exit_code == 2
+    assert json.loads(bad_crs.stdout) == {
+        "error": "unknown coordinate system 'wgs85': use wgs84, gcj02, bd09, cgcs2000 or "
+                 "EPSG:<code>", "field": "crs"}
+
+
+def test_wgs84_stations_with_gcj02_boundaries_land_where_they_are(tmp_path):
+    """The stations CSV is WGS84 unless --stations-crs says otherwise, whatever the boundaries'
+    CRS: resolving a station's own WGS84 position finds it 0 m away."""
+    grids = write_toy_grids_in("gcj02", tmp_path / "grids_gcj.geojson")
+    (tmp_path / "st.csv").write_text("id,lon,lat\nS1,108.905,34.205\nS2,108.935,34.215\n")
+    x, y = (float(v) for v in from_wgs84(108.905, 34.205, "gcj02"))
+    (tmp_path / "st_gcj.csv").write_text(f"id,lon,lat\nS1,{x!r},{y!r}\n")
+    for stations, extra in (("st.csv", ()), ("st_gcj.csv", ("--stations-crs", "gcj02"))):
+        result = run("resolve", "108.905", "34.205", "--boundaries", grids, "--boundaries-crs",
+                     "gcj02", "--stations", tmp_path / stations, *extra)
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.output)
+        assert answer["station_id"] == "S1" and answer["station_distance_m"] < 1e-3
+        assert answer["grid_name"] == "A1w"
+
+
+def test_metric_crs_option_changes_the_crs_measured_in(realdata):
+    utm = json.loads(run("validate", "--json").output)["summary"]
+    gk = json.loads(run("validate", "--json", "--metric-crs", "EPSG:4545").output)["summary"]
+    assert (utm["metric_crs"], gk["metric_crs"]) == ("EPSG:32649", "EPSG:4545")
+    assert gk["grid_area_km2"] == pytest.approx(utm["grid_area_km2"], rel=2e-4)
+    near = [json.loads(run("resolve", "108.93", "34.26", *extra).output)["station_distance_m"]
+            for extra in ((), ("--metric-crs", "EPSG:4545"))]
+    assert near[0] != near[1] and near[1] == pytest.approx(near[0], rel=1e-4)
+    refused = run("resolve", "108.93", "34.26", "--metric-crs", "EPSG:4326")
+    assert refused.exit_code == 2 and "not a projected system in metres" in refused.output

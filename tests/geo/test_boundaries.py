@@ -8,7 +8,7 @@ import shapely
 from geo.boundaries import load_boundaries
 from geo.crs import from_wgs84
 from geo.errors import BoundaryError, CRSError
-from tests.conftest import toy_layers, write_gpkg
+from tests.conftest import toy_layers, write_gpkg, write_toy_grids_in
 
 TOY_CODES = {"A2w": "610104001001001", "A2e": "610104001001002", "A1w": "610104001002001",
              "A1e": "610104001002002", "B1w": "610104002001001", "B1se": "610104002001002"}
@@ -71,14 +71,9 @@ def test_single_polygon_file_is_the_grid_layer_with_free_codes(tmp_path):
 
 
 def test_gcj02_must_be_declared_and_is_converted(tmp_path):
-    frame = toy_layers()["grids"]
-    shifted = shapely.transform(frame.geometry.values, lambda xy: np.column_stack(
-        from_wgs84(xy[:, 0], xy[:, 1], "gcj02")))
-    path = tmp_path / "gcj.geojson"
-    gpd.GeoDataFrame(frame.drop(columns="geometry"), geometry=shifted,
-                     crs="EPSG:4326").to_file(path, driver="GeoJSON", engine="pyogrio")
+    path = write_toy_grids_in("gcj02", tmp_path / "gcj.geojson")
     bset = load_boundaries(path, crs="gcj02")
-    original = frame.geometry.values[0]
+    original = toy_layers()["grids"].geometry.values[0]
     loaded = bset.grids.set_index("name").geometry["A1w"]
     assert shapely.hausdorff_distance(original, loaded) < 1e-8
     assert any("converted from gcj02" in n for n in bset.notes)
@@ -150,3 +145,80 @@ def test_station_csv_without_coordinates_is_refused(tmp_path, toy_gpkg):
     (tmp_path / "s.csv").write_text("name,lon,lat\nA,108.9,\n")
     with pytest.raises(BoundaryError, match="line 2"):
         load_boundaries(toy_gpkg, stations=tmp_path / "s.csv")
+
+
+@pytest.mark.parametrize("option, field", [("code_field", "ref"), ("name_field", "title")])
+def test_a_named_code_or_name_field_that_is_missing_is_refused(tmp_path, option, field):
+    frame = toy_layers()["grids"].assign(ref=[f"G-{i}" for i in range(6)])
+    path = tmp_path / "grids_only.geojson"
+    frame.to_file(path, driver="GeoJSON", engine="pyogrio")
+    with pytest.raises(BoundaryError, match=f"no property '{field}x'") as info:
+        load_boundaries(path, **{option: field + "x"})
+    assert info.value.field == option
+    assert "its properties are: name, ref" in str(info.value)
+
+
+def test_a_named_field_must_be_in_every_polygon_layer(toy_gpkg):
+    """In a GeoPackage the grids have no 'ref' either, but the streets come first."""
+    with pytest.raises(BoundaryError, match="the streets layer has no property 'ref'"):
+        load_boundaries(toy_gpkg, code_field="ref")
+
+
+def _gcj02_grids_and_wgs84_stations(tmp_path):
+    """The toy grids as a GCJ-02 file (as Amap draws them) and the stations as a WGS84 CSV."""
+    stations = tmp_path / "stations.csv"
+    stations.write_text("id,name,lon,lat\nS1,one,108.905,34.205\nS2,two,108.935,34.215\n")
+    return write_toy_grids_in("gcj02", tmp_path / "grids_gcj.geojson"), stations
+
+
+def test_a_stations_csv_is_wgs84_whatever_the_boundaries_crs(tmp_path):
+    grids, stations = _gcj02_grids_and_wgs84_stations(tmp_path)
+    bset = load_boundaries(grids, crs="gcj02", stations=stations)
+    xy = shapely.get_coordinates(bset.stations.geometry.values)
+    assert np.abs(xy - [(108.905, 34.205), (108.935, 34.215)]).max() < 1e-12
+    assert not any("stations.csv: converted" in n for n in bset.notes)
+    # Both grids and stations are back in WGS84: S1 is in the middle of grid A1w.
+    a1w = bset.grids.set_index("name").geometry["A1w"]
+    assert shapely.distance(shapely.centroid(a1w), bset.stations.geometry.values[0]) < 1e-8
+
+
+def test_stations_crs_declares_the_stations_own_system(tmp_path):
+    grids, _ = _gcj02_grids_and_wgs84_stations(tmp_path)
+    x, y = (a.tolist() for a in from_wgs84([108.905, 108.935], [34.205, 34.215], "bd09"))
+    (tmp_path / "bd.csv").write_text(f"id,lon,lat\nS1,{x[0]!r},{y[0]!r}\nS2,{x[1]!r},{y[1]!r}\n")
+    bset = load_boundaries(grids, crs="gcj02", stations=tmp_path / "bd.csv", stations_crs="bd09")
+    xy = shapely.get_coordinates(bset.stations.geometry.values)
+    assert np.abs(xy - [(108.905, 34.205), (108.935, 34.215)]).max() < 1e-9
+    assert "bd.csv: converted from bd09 to WGS84" in bset.notes
+
+
+def test_a_stations_file_without_crs_names_the_stations_option(tmp_path, toy_gpkg):
+    write_without_crs(toy_layers()["stations"].to_crs("EPSG:32649"), tmp_path / "st.shp")
+    with pytest.raises(CRSError, match="name one with --stations-crs") as info:
+        load_boundaries(toy_gpkg, stations=tmp_path / "st.shp")
+    assert info.value.field == "stations_crs"
+    bset = load_boundaries(toy_gpkg, stations=tmp_path / "st.shp", stations_crs="EPSG:32649")
+    assert np.allclose(shapely.get_coordinates(bset.stations.geometry.values),
+                       [(108.905, 34.205), (108.935, 34.215)], atol=1e-9)
+
+
+def test_stations_crs_also_declares_a_stations_layer_inside_the_source(tmp_path):
+    layers = toy_layers()
+    layers["stations"] = layers["stations"].set_geometry(shapely.points(np.column_stack(
+        from_wgs84([108.905, 108.935], [34.205, 34.215], "gcj02"))))
+    path = write_gpkg(tmp_path / "t.gpkg", layers)
+    bset = load_boundaries(path, stations_crs="gcj02")
+    assert np.allclose(shapely.get_coordinates(bset.stations.geometry.values),
+                       [(108.905, 34.205), (108.935, 34.215)], atol=1e-9)
+    assert np.allclose(bset.grids.total_bounds, (108.90, 34.20, 108.94, 34.22), atol=1e-12)
+
+
+def test_metric_crs_can_be_chosen_and_measures_the_same(toy_gpkg):
+    utm = load_boundaries(toy_gpkg)
+    gk = load_boundaries(toy_gpkg, metric_crs="EPSG:4545")
+    assert gk.metric_crs.to_epsg() == 4545 and gk.summary()["metric_crs"] == "EPSG:4545"
+    utm_areas, gk_areas = (shapely.area(b.metric("grids")) for b in (utm, gk))
+    assert not np.array_equal(utm_areas, gk_areas)
+    assert np.allclose(gk_areas, utm_areas, rtol=2e-4, atol=0)
+    with pytest.raises(CRSError, match="not a projected system in metres"):
+        load_boundaries(toy_gpkg, metric_crs="EPSG:4490")

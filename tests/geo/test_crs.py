@@ -1,6 +1,7 @@
 """Coordinate systems: published test vectors, round trips, pyproj systems and CRS names."""
 
 import json
+import math
 
 import numpy as np
 import pyproj
@@ -132,3 +133,45 @@ def test_metric_crs_is_the_utm_zone_of_the_point():
     assert crs.metric_crs_for(108.92, 34.26).to_epsg() == 32649
     assert crs.metric_crs_for(-73.95, 40.7).to_epsg() == 32618
     assert crs.metric_crs_for(151.2, -33.9).to_epsg() == 32756
+
+
+@pytest.mark.parametrize("system", ["gcj02", "bd09", "wgs84", "cgcs2000", "EPSG:32649"])
+def test_one_point_conversion_agrees_with_the_vectorised_one(system):
+    """to_wgs84_one (plain floats) gives the vectorised answer, point by point, on random
+    points over China and around it (where GCJ-02 is the identity)."""
+    rng = np.random.default_rng(17)
+    lon, lat = rng.uniform(60.0, 150.0, 3000), rng.uniform(-5.0, 60.0, 3000)
+    x, y = crs.from_wgs84(lon, lat, system)
+    bulk = np.column_stack(crs.to_wgs84(x, y, system))
+    one = np.array([crs.to_wgs84_one(a, b, system) for a, b in zip(x.tolist(), y.tolist(),
+                                                                   strict=True)])
+    assert one.dtype == float and one.shape == bulk.shape
+    assert np.abs(one - bulk).max() < 1e-9
+    alone = [tuple(map(float, crs.to_wgs84(a, b, system))) for a, b in zip(x[:300], y[:300],
+                                                                          strict=True)]
+    assert np.abs(one[:300] - np.array(alone)).max() < 1e-9
+    assert _error_m(lon, lat, one[:, 0], one[:, 1]).max() < 0.01
+
+
+def test_one_point_conversion_is_the_identity_outside_china_and_keeps_nan():
+    assert crs.to_wgs84_one(2.35, 48.85, "gcj02") == (2.35, 48.85)
+    for system in ("gcj02", "bd09"):
+        assert all(math.isnan(v) for v in crs.to_wgs84_one(float("nan"), 34.2, system))
+
+
+@pytest.mark.parametrize("spec, epsg", [("EPSG:4545", 4545), (32649, 32649),
+                                        (pyproj.CRS.from_epsg(3857), 3857)])
+def test_metric_crs_may_be_any_projected_system_in_metres(spec, epsg):
+    assert crs.parse_metric_crs(spec).to_epsg() == epsg
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("EPSG:4326", "EPSG:4326 is not a projected system in metres"),
+    ("gcj02", "gcj02 is not a projected system in metres"),
+    ("EPSG:2263", "EPSG:2263 is not a projected system in metres"),  # US survey feet
+    ("utm49", "unknown metric CRS 'utm49'"),
+])
+def test_metric_crs_in_degrees_feet_or_unknown_is_refused(spec, message):
+    with pytest.raises(CRSError, match=message) as info:
+        crs.parse_metric_crs(spec)
+    assert info.value.field == "metric_crs"

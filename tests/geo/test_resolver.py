@@ -8,7 +8,7 @@ import shapely
 from geo.boundaries import to_metric
 from geo.crs import from_wgs84
 from geo.errors import CoordinateError
-from geo.locate import PolygonLocator
+from geo.locate import NearestPoint, PolygonLocator
 from geo.resolver import Resolver
 
 A2W, A2E, A1W, A1E = "610104001001001", "610104001001002", "610104001002001", "610104001002002"
@@ -117,6 +117,51 @@ def test_every_point_of_the_district_lands_in_exactly_one_grid(demo_resolver, de
     polygons = demo.grids.set_index("code").geometry
     covered = shapely.covers(polygons.loc[result["grid_code"]].values, points)
     assert covered.all()
+
+
+@pytest.mark.parametrize("system", ["gcj02", "bd09"])
+def test_bulk_equals_one_by_one_for_phone_app_input_inside_and_outside(demo_resolver, demo,
+                                                                        system):
+    """GCJ-02 and BD-09 points take the one-point conversion in ``resolve`` and the vectorised
+    one in ``resolve_many``: same grids, stations and distances, the same WGS84 point."""
+    rng = np.random.default_rng(23)
+    west, south, east, north = demo.grids.total_bounds
+    lon = rng.uniform(west - 0.03, east + 0.03, 300)
+    lat = rng.uniform(south - 0.03, north + 0.03, 300)
+    x, y = from_wgs84(lon, lat, system)
+    bulk = demo_resolver.resolve_many(x, y, crs=system)
+    single = pd.DataFrame([demo_resolver.resolve(a, b, crs=system).to_dict()
+                           for a, b in zip(x, y, strict=True)])
+    assert {"ok", "outside"} <= set(bulk["status"])
+    assert np.abs(single[["lon", "lat"]].to_numpy() - np.column_stack([lon, lat])).max() < 1e-9
+    assert_same_answers(bulk, single)
+
+
+def test_one_point_outside_distance_and_station_equal_the_bulk_ones_exactly(demo_resolver, demo):
+    rng = np.random.default_rng(29)
+    west, south, east, north = demo.grids.total_bounds
+    lon, lat = rng.uniform(west - 0.05, east + 0.05, 500), rng.uniform(south - 0.05, north + 0.05,
+                                                                      500)
+    bulk = demo_resolver.resolve_many(lon, lat)
+    single = [demo_resolver.resolve(a, b) for a, b in zip(lon, lat, strict=True)]
+    outside = (bulk["status"] == "outside").to_numpy()
+    assert outside.sum() > 100
+    assert [r.outside_distance_m for r, o in zip(single, outside, strict=True) if o] == list(
+        bulk["outside_distance_m"][outside])
+    assert [r.station_distance_m for r in single] == list(bulk["station_distance_m"])
+    assert [r.station_id for r in single] == list(bulk["station_id"])
+
+
+@pytest.mark.parametrize("count", [100, NearestPoint.SCAN_MAX + 500])
+def test_nearest_point_for_one_point_is_the_bulk_answer(count):
+    """Few points are scanned, many go through the KD-tree: both give the bulk answer."""
+    rng = np.random.default_rng(count)
+    index = NearestPoint(rng.uniform(0, 10_000, (count, 2)))
+    x, y = rng.uniform(-2_000, 12_000, 2000), rng.uniform(-2_000, 12_000, 2000)
+    distance, which = index.nearest(x, y)
+    one = [index.nearest_one(a, b) for a, b in zip(x.tolist(), y.tolist(), strict=True)]
+    assert [d for d, _ in one] == distance.tolist()
+    assert [i for _, i in one] == which.tolist()
 
 
 @pytest.mark.parametrize("system", ["gcj02", "bd09", "EPSG:32649"])

@@ -268,15 +268,17 @@ class WorkOrder:
                     due_at=due_at.isoformat())
         return whistle
 
-    def report_for_duty(self, whistle_number, department, actor, at, note=""):
+    def report_for_duty(self, whistle_number, department, actor, role, at, note=""):
+        """``department`` answers its summons; ``actor`` (its own account, or an admin acting
+        for it) is recorded with their role."""
         part = self._whistle(whistle_number).part(department)
         if part.reported_at is not None:
             raise IllegalTransition(f"{department} has already reported for duty")
         part.reported_at = at
-        self.new_audit.append(AuditEntry(at, actor, "department", "report_for_duty", self.state,
+        self.new_audit.append(AuditEntry(at, actor, role, "report_for_duty", self.state,
                                          self.state, f"{department} reported for duty {note}"))
 
-    def complete_part(self, whistle_number, department, actor, at, note: str):
+    def complete_part(self, whistle_number, department, actor, role, at, note: str):
         whistle = self._whistle(whistle_number)
         part = whistle.part(department)
         if part.reported_at is None:
@@ -284,7 +286,7 @@ class WorkOrder:
         if part.done_at is not None:
             raise IllegalTransition(f"{department} has already closed its part")
         part.done_at, part.note = at, note
-        self.new_audit.append(AuditEntry(at, actor, "department", "complete_part", self.state,
+        self.new_audit.append(AuditEntry(at, actor, role, "complete_part", self.state,
                                          self.state, f"{department}: {note}"))
         if all(s.done_at is not None for s in whistle.summons):
             whistle.ended_at = at

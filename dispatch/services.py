@@ -410,13 +410,13 @@ class Service(BoundaryVersions):
     def report_for_duty(self, order_id: int, whistle: int, department: str, actor: Actor,
                         note: str = "") -> dict:
         return self._on_order(order_id, lambda order, uow, now: order.report_for_duty(
-            whistle, department, actor.name, now, note))
+            whistle, department, actor.name, actor.role, now, note))
 
     def complete_part(self, order_id: int, whistle: int, department: str, actor: Actor,
                       note: str) -> dict:
         _text(note, "note", MAX_DESCRIPTION)
         return self._on_order(order_id, lambda order, uow, now: order.complete_part(
-            whistle, department, actor.name, now, note))
+            whistle, department, actor.name, actor.role, now, note))
 
     def record_meeting(self, order_id: int, participants, decisions, tasks,
                        actor: Actor) -> dict:

@@ -99,6 +99,19 @@ def test_a_department_answers_only_its_own_summons(client, people, service, demo
     assert summons["zhujian"]["done_at"] and summons["chengguan"]["reported_at"] is None
 
 
+def test_an_admin_answering_for_a_department_is_recorded_as_admin(client, people, service,
+                                                                   demo, clock):
+    order_id = new_order(service, demo, clock)
+    service.blow_whistle(order_id, ["zhujian"], 30, ADMIN)
+    url = f"/api/v1/orders/{order_id}/whistles/1"
+    for step, body in (("duty", {"department": "zhujian"}),
+                       ("complete", {"department": "zhujian", "note": "ok"})):
+        answer = client.post(f"{url}/{step}", json=body, headers=people["admin"]["headers"])
+        assert answer.status_code == 200, answer.json
+    trail = [(a["action"], a["actor"], a["role"]) for a in answer.json["audit"]][-2:]
+    assert trail == [("report_for_duty", "admin", "admin"), ("complete_part", "admin", "admin")]
+
+
 def test_mass_assignment_is_refused(client, people, service, demo, clock):
     data = report(demo, 100)
     answer = client.post("/api/v1/reports", json={**data, "state": "closed"})

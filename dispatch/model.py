@@ -244,7 +244,8 @@ class WorkOrder:
     # --- whistle and meetings -------------------------------------------------------------
 
     def blow_whistle(self, category: Category, departments, due_at, actor, role, at, reason=""):
-        """Summon ``departments``, each to report for duty by ``due_at`` (吹哨报到)."""
+        """Summon ``departments`` to report for duty (吹哨报到): all by ``due_at``, or each by
+        its own deadline when ``due_at`` maps department → deadline."""
         allowed = URGENT_WHISTLE_ROLES if category.urgency != "normal" else WHISTLE_ROLES
         if role not in allowed:
             raise Forbidden(f"a {role} may not blow the whistle on a {category.urgency} "
@@ -256,16 +257,22 @@ class WorkOrder:
         departments = list(dict.fromkeys(departments))
         if not departments:
             raise InputError("a whistle summons at least one department", field="departments")
-        if due_at <= at:
-            raise InputError("the report-for-duty deadline must be in the future",
-                             field="due_at")
+        deadlines = due_at if isinstance(due_at, dict) else dict.fromkeys(departments, due_at)
+        for department in departments:
+            if department not in deadlines:
+                raise InputError(f"no report-for-duty deadline for {department}",
+                                 field="due_at")
+            if deadlines[department] <= at:
+                raise InputError("the report-for-duty deadline must be in the future",
+                                 field="due_at")
         whistle = Whistle(len(self.whistles) + 1, actor, role, at, reason,
-                          [Summons(d, due_at) for d in departments])
+                          [Summons(d, deadlines[d]) for d in departments])
         self.whistles.append(whistle)
         self.new_audit.append(AuditEntry(at, actor, role, "whistle", self.state, self.state,
                                          f"summoned {', '.join(departments)}: {reason}"))
         self._event("summoned", at, whistle=whistle.number, departments=departments,
-                    due_at=due_at.isoformat())
+                    due_at=min(deadlines[d] for d in departments).isoformat(),
+                    deadlines={d: deadlines[d].isoformat() for d in departments})
         return whistle
 
     def report_for_duty(self, whistle_number, department, actor, role, at, note=""):

@@ -36,6 +36,7 @@ from geo.resolver import OUTSIDE, Resolver
 MAX_DESCRIPTION = 4000
 MAX_NAME = 100
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
+MAX_SUMMONS_MINUTES = 7 * 24 * 60  # a summoned department reports for duty within a week
 REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 MAX_PAGE = 10_000
 DELIVERY_GATHER_SECONDS = 0.2
@@ -395,17 +396,17 @@ class Service(BoundaryVersions):
 
     # --- whistle and meetings -------------------------------------------------------------
 
-    def blow_whistle(self, order_id: int, departments, due_minutes: int, actor: Actor,
+    def blow_whistle(self, order_id: int, departments, due_minutes: int | None, actor: Actor,
                      reason: str = "") -> dict:
-        """Summon departments to report for duty within ``due_minutes`` (吹哨报到)."""
-        for code in departments or []:
-            if code not in self.catalogue.departments:
-                raise InputError(f"unknown department {code!r}", field="departments")
-        if not isinstance(due_minutes, int) or isinstance(due_minutes, bool) or due_minutes <= 0:
-            raise InputError("due_minutes must be a positive whole number", field="due_minutes")
+        """Summon departments to report for duty (吹哨报到): ``departments`` is a list of
+        department codes, each due within ``due_minutes``, or a mapping code → minutes, each
+        due within its own (``due_minutes`` is then None)."""
+        minutes = _summons_minutes(departments, due_minutes, self.catalogue.departments)
+        reason = _text(reason, "reason", MAX_DESCRIPTION, required=False)
         return self._on_order(order_id, lambda order, uow, now: order.blow_whistle(
-            self.catalogue.category(order.category), departments or [],
-            now + timedelta(minutes=due_minutes), actor.name, actor.role, now, reason))
+            self.catalogue.category(order.category), list(minutes),
+            {code: now + timedelta(minutes=m) for code, m in minutes.items()}, actor.name,
+            actor.role, now, reason))
 
     def report_for_duty(self, order_id: int, whistle: int, department: str, actor: Actor,
                         note: str = "") -> dict:
@@ -637,6 +638,33 @@ def _phone(value) -> str | None:
         raise InputError("phone must be digits (optionally +, spaces or dashes), 6 to 20 long",
                          field="phone")
     return value
+
+
+def _summons_minutes(departments, due_minutes, known) -> dict[str, int]:
+    """Each department a whistle summons, with its minutes to report for duty: a list of codes
+    shares ``due_minutes``; a mapping code → minutes gives each its own. Every code must be
+    ``known`` and every deadline a whole number of minutes within a week."""
+    if isinstance(departments, dict):
+        if due_minutes is not None:
+            raise InputError("give due_minutes with a list of departments, or minutes per "
+                             "department, not both", field="due_minutes")
+        wanted = [(code, minutes, f"departments[{code}]") for code, minutes in departments.items()]
+    elif isinstance(departments, list):
+        wanted = [(code, due_minutes, "due_minutes") for code in departments]
+    else:
+        raise InputError("departments is a list of department codes or an object of department "
+                         "code → minutes", field="departments")
+    if not wanted:
+        raise InputError("a whistle summons at least one department", field="departments")
+    for code, minutes, field in wanted:
+        if not isinstance(code, str) or code not in known:
+            raise InputError(f"unknown department {code!r}; known: {', '.join(sorted(known))}",
+                             field="departments")
+        if (isinstance(minutes, bool) or not isinstance(minutes, int)
+                or not 0 < minutes <= MAX_SUMMONS_MINUTES):
+            raise InputError(f"{field} must be a positive whole number of minutes, at most "
+                             f"{MAX_SUMMONS_MINUTES} (a week)", field=field)
+    return {code: minutes for code, minutes, _ in wanted}
 
 
 def _crs(value):

@@ -509,6 +509,7 @@ class Service(BoundaryVersions):
             trail = uow.orders.audit(order_id)
             reports = uow.execute(select(t.reports).where(
                 t.reports.c.work_order_id == order_id).order_by(t.reports.c.id)).all()
+        local = self._local_iso
         return {
             **self._summary(order),
             "reports": [{"id": r.id, "description": r.description,
@@ -516,20 +517,25 @@ class Service(BoundaryVersions):
                          "reporter_phone": r.reporter_phone if _private(r)
                          else mask_phone(r.reporter_phone),
                          "reporter_role": r.reporter_role, "photo": r.photo,
-                         "created_at": r.created_at.isoformat()} for r in reports],
+                         "created_at": r.created_at.isoformat(),
+                         "created_at_local": local(r.created_at)} for r in reports],
             "whistles": [{"number": w.number, "blown_by": w.blown_by, "reason": w.reason,
-                          "blown_at": w.blown_at.isoformat(), "ended_at": _iso(w.ended_at),
+                          "blown_at": w.blown_at.isoformat(), "blown_at_local": local(w.blown_at),
+                          "ended_at": _iso(w.ended_at), "ended_at_local": local(w.ended_at),
                           "summons": [{"department": s.department, "due_at": _iso(s.due_at),
+                                       "due_at_local": local(s.due_at),
                                        "reported_at": _iso(s.reported_at),
-                                       "done_at": _iso(s.done_at), "note": s.note,
+                                       "reported_at_local": local(s.reported_at),
+                                       "done_at": _iso(s.done_at),
+                                       "done_at_local": local(s.done_at), "note": s.note,
                                        "overdue": s.overdue} for s in w.summons]}
                          for w in order.whistles],
             "meetings": [{"number": m.number, "held_at": m.held_at.isoformat(),
-                          "participants": m.participants, "decisions": m.decisions,
-                          "tasks": m.tasks} for m in order.meetings],
-            "audit": [{"at": a.at.isoformat(), "actor": a.actor, "role": a.role,
-                       "action": a.action, "from": a.from_state, "to": a.to_state,
-                       "note": a.note} for a in trail],
+                          "held_at_local": local(m.held_at), "participants": m.participants,
+                          "decisions": m.decisions, "tasks": m.tasks} for m in order.meetings],
+            "audit": [{"at": a.at.isoformat(), "at_local": local(a.at), "actor": a.actor,
+                       "role": a.role, "action": a.action, "from": a.from_state,
+                       "to": a.to_state, "note": a.note} for a in trail],
         }
 
     def order_summary(self, order_id: int) -> dict:
@@ -581,11 +587,14 @@ class Service(BoundaryVersions):
             "department": order.department, "assignee_id": order.assignee_id,
             "queue": order.queue, "boundary_version": order.boundary_version,
             "created_at": order.created_at.isoformat(),
-            "created_at_local": self.local_time(order.created_at).isoformat(),
-            "respond_due": _iso(order.respond_due), "resolve_due": _iso(order.resolve_due),
-            "resolve_due_local": _iso(order.resolve_due and self.local_time(order.resolve_due)),
+            "created_at_local": self._local_iso(order.created_at),
+            "respond_due": _iso(order.respond_due),
+            "respond_due_local": self._local_iso(order.respond_due),
+            "resolve_due": _iso(order.resolve_due),
+            "resolve_due_local": self._local_iso(order.resolve_due),
             "respond_overdue": order.respond_overdue, "resolve_overdue": order.resolve_overdue,
-            "closed_at": _iso(order.closed_at), "feedback": order.feedback,
+            "closed_at": _iso(order.closed_at), "closed_at_local": self._local_iso(order.closed_at),
+            "feedback": order.feedback,
             "repair_photo": order.repair_photo, "reject_reason": order.reject_reason,
             "duplicate_of": order.duplicate_of, "reports_count": order.reports,
         }
@@ -597,6 +606,11 @@ class Service(BoundaryVersions):
     def local_time(self, moment: datetime) -> datetime:
         """A UTC time shown in the district's time zone."""
         return moment.astimezone(self.timezone)
+
+    def _local_iso(self, moment: datetime | None) -> str | None:
+        """A stored UTC time as ISO text in the district's time zone (None stays None): the
+        ``<field>_local`` beside each ``<field>`` of an order's output."""
+        return moment.astimezone(self.timezone).isoformat() if moment else None
 
     def update_department(self, code: str, *, name=None, contact=None) -> None:
         """Edit a department's name or contact."""

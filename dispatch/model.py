@@ -235,6 +235,14 @@ class WorkOrder:
         self._move("merge", actor, role, at, f"duplicate of #{other_id}")
         self.duplicate_of, self.closed_at = other_id, at
 
+    def absorb_duplicate(self, other_id: int, reports: int, actor, role, at):
+        """Order ``other_id`` was merged into this one: its ``reports`` join this order, and
+        the trail says so here too, not only on the duplicate."""
+        self.reports += reports
+        self.new_audit.append(AuditEntry(
+            at, actor, role, "absorb_duplicate", self.state, self.state,
+            f"merged #{other_id} into this: {reports} report{'s' * (reports != 1)} taken over"))
+
     def attach_report(self, actor, role, at):
         """A "me too": another report of the same problem joins this order."""
         self.reports += 1

@@ -391,7 +391,7 @@ class Service(BoundaryVersions):
             return None
         target = uow.orders.get(into)
         order.merge_into(target.id, actor.name, actor.role, now)
-        target.reports += order.reports
+        target.absorb_duplicate(order.id, order.reports, actor.name, actor.role, now)
         uow.orders.save(target)
 
     # --- whistle and meetings -------------------------------------------------------------

@@ -243,6 +243,15 @@ class WorkOrder:
             at, actor, role, "absorb_duplicate", self.state, self.state,
             f"merged #{other_id} into this: {reports} report{'s' * (reports != 1)} taken over"))
 
+    def reassign(self, assignee_id, queue, actor, role, at, note=""):
+        """Hand the order to another person or queue, keeping its state and deadlines (its
+        gridworker left the roster, say)."""
+        self.assignee_id, self.queue = assignee_id, queue
+        self.new_audit.append(AuditEntry(at, actor, role, "reassign", self.state, self.state,
+                                         note or f"to {queue}"))
+        self._event("assigned", at, assignee_id=assignee_id, queue=queue,
+                    department=self.department, grid_code=self.grid_code)
+
     def attach_report(self, actor, role, at):
         """A "me too": another report of the same problem joins this order."""
         self.reports += 1

@@ -15,15 +15,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from dispatch import schema as t
 from dispatch.batching import GroupCommit
 from dispatch.catalogue import Catalogue
+from dispatch.checks import MAX_NAME
+from dispatch.checks import check_phone as _phone
+from dispatch.checks import check_text as _text
 from dispatch.errors import Conflict, InputError, NotFound
 from dispatch.model import State, WorkOrder, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
+from dispatch.people import People
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
 from dispatch.planning import Planning
 from dispatch.stats import statistics
@@ -34,8 +38,6 @@ from geo.errors import GridlineError
 from geo.resolver import OUTSIDE, Resolver
 
 MAX_DESCRIPTION = 4000
-MAX_NAME = 100
-PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 MAX_SUMMONS_MINUTES = 7 * 24 * 60  # a summoned department reports for duty within a week
 REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 MAX_PAGE = 10_000
@@ -73,7 +75,7 @@ def mask_phone(phone: str | None) -> str | None:
     return digits[:3] + "*" * max(len(digits) - 7, 0) + digits[-4:] if len(digits) > 7 else "****"
 
 
-class Service(BoundaryVersions):
+class Service(BoundaryVersions, People):
     """The dispatch service: boundary versions, people, intake, lifecycle, sweep, statistics."""
 
     def __init__(self, db: Database, catalogue: Catalogue, media: Path,
@@ -107,35 +109,6 @@ class Service(BoundaryVersions):
         self.order_hooks: list = []
 
     # --- people ---------------------------------------------------------------------------
-
-    def add_gridworker(self, name: str, phone: str, role: str, grids=(), on_duty=True) -> int:
-        _text(name, "name", MAX_NAME)
-        _phone(phone)
-        if role not in ("gridworker", "grid_leader", "mobile"):
-            raise InputError("role must be gridworker, grid_leader or mobile", field="role")
-        with self.db.unit_of_work() as uow:
-            gid = uow.execute(insert(t.gridworkers).values(
-                name=name, phone=phone, role=role, on_duty=on_duty,
-                created_at=self.clock()).returning(t.gridworkers.c.id)).scalar_one()
-            if grids:
-                uow.execute(insert(t.gridworker_grids), [
-                    {"gridworker_id": gid, "grid_code": g} for g in dict.fromkeys(grids)])
-        return gid
-
-    def set_on_duty(self, gridworker_id: int, on_duty: bool) -> None:
-        with self.db.unit_of_work() as uow:
-            done = uow.execute(update(t.gridworkers).where(t.gridworkers.c.id == gridworker_id)
-                               .values(on_duty=bool(on_duty)))
-            if done.rowcount != 1:
-                raise NotFound(f"no gridworker {gridworker_id}")
-
-    def add_dispatcher(self, name: str, phone: str, street_code: str) -> int:
-        _text(name, "name", MAX_NAME)
-        _phone(phone)
-        with self.db.unit_of_work() as uow:
-            return uow.execute(insert(t.dispatchers).values(
-                name=name, phone=phone, street_code=street_code).returning(
-                t.dispatchers.c.id)).scalar_one()
 
     def register_mobile_gridworker(self, name: str, phone: str, lon, lat, crs=None) -> dict:
         """A rider or courier becomes a mobile gridworker (流动网格员) where they stand: attached
@@ -612,46 +585,9 @@ class Service(BoundaryVersions):
         ``<field>_local`` beside each ``<field>`` of an order's output."""
         return moment.astimezone(self.timezone).isoformat() if moment else None
 
-    def update_department(self, code: str, *, name=None, contact=None) -> None:
-        """Edit a department's name or contact."""
-        values = {}
-        if name is not None:
-            values["name"] = _text(name, "name", 200)
-        if contact is not None:
-            values["contact"] = _text(contact, "contact", 200)
-        if not values:
-            raise InputError("give a name or a contact to change", field="name")
-        with self.db.unit_of_work() as uow:
-            done = uow.execute(update(t.departments).where(t.departments.c.code == code)
-                               .values(values))
-            if done.rowcount != 1:
-                raise NotFound(f"no department {code!r}")
-
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
-
-
-def _text(value, field: str, limit: int, required: bool = True) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InputError(f"{field} is required", field=field)
-        return ""
-    if not isinstance(value, str):
-        raise InputError(f"{field} must be text", field=field)
-    if len(value) > limit:
-        raise InputError(f"{field} has {len(value)} characters; at most {limit} are allowed",
-                         field=field)
-    return value.strip()
-
-
-def _phone(value) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not PHONE.match(value):
-        raise InputError("phone must be digits (optionally +, spaces or dashes), 6 to 20 long",
-                         field="phone")
-    return value
 
 
 def _summons_minutes(departments, due_minutes, known) -> dict[str, int]:

@@ -8,6 +8,7 @@ outbox after the commit (see :mod:`dispatch.notify`).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -658,7 +659,8 @@ def _validate_report(data, catalogue: Catalogue, user_id: int | None = None) -> 
         raise InputError(f"category {category.code} cannot be reported anonymously: log in or "
                          "give a phone number", field="reporter_phone")
     attributes = category.check_attributes(data.get("attributes"))
-    role = data.get("reporter_role") or "resident"
+    role = data.get("reporter_role")
+    role = "resident" if role in (None, "") else role
     if role not in REPORTER_ROLES:
         raise InputError(f"reporter_role must be one of {', '.join(REPORTER_ROLES)}",
                          field="reporter_role")
@@ -666,14 +668,19 @@ def _validate_report(data, catalogue: Catalogue, user_id: int | None = None) -> 
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 100):
         raise InputError("idempotency_key must be text of 1 to 100 characters",
                          field="idempotency_key")
+    description = _text(data.get("description"), "description", MAX_DESCRIPTION)
+    x, y = _number(data.get("lon"), "lon"), _number(data.get("lat"), "lat")
+    for field, value in (("lon", x), ("lat", y)):
+        if not math.isfinite(value):
+            raise InputError(f"{field} must be a finite number, not {value}", field=field)
+    media_url = _text(data.get("media_url"), "media_url", 1000, required=False) or None
+    if media_url and not re.match(r"https?://[^\s/?#]+\S*$", media_url, re.IGNORECASE):
+        raise InputError("media_url must be an http:// or https:// address", field="media_url")
     return {
-        "category": data["category"],
-        "description": _text(data.get("description"), "description", MAX_DESCRIPTION),
-        "x": _number(data.get("lon"), "lon"), "y": _number(data.get("lat"), "lat"),
+        "category": data["category"], "description": description, "x": x, "y": y,
         "crs": _crs(data.get("crs")),
         "reporter_name": _text(data.get("reporter_name"), "reporter_name", MAX_NAME,
                                required=False) or None,
         "reporter_phone": phone, "reporter_role": role, "idempotency_key": key,
-        "attributes": attributes or None,
-        "media_url": _text(data.get("media_url"), "media_url", 1000, required=False) or None,
+        "attributes": attributes or None, "media_url": media_url,
     }

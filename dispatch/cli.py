@@ -1,5 +1,5 @@
 """Command-line commands of the dispatch core: database, boundary versions and drafts, sweep,
-statistics.
+statistics, the roster.
 
 All of them read their settings from ``GRIDLINE_*`` variables (see :mod:`dispatch.settings`).
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from dispatch.errors import InputError
+from dispatch.people import GRIDWORKER_ROLES
 from dispatch.roster import seed_demo, write_demo_roster
 from dispatch.services import Actor
 from dispatch.settings import Settings, make_service
@@ -273,6 +274,73 @@ def seed_demo_command():
                    f"{done['gridworkers']} gridworkers, {done['dispatchers']} dispatchers")
 
 
+ROSTER_ADMIN = Actor("command line", "admin")
+
+
+def _answer(call) -> None:
+    """Print what ``call(service)`` answers, as JSON."""
+    with service() as svc:
+        click.echo(json.dumps(call(svc), ensure_ascii=False, indent=2))
+
+
+def _roster_group(name: str, kind: str, remove, remove_help: str) -> click.Group:
+    """A command group for one ``kind`` of person on the roster, with ``show ID`` (what
+    ``service.<kind>(id)`` answers) and ``remove ID`` (``remove(service, id)``)."""
+    group = click.Group(name, help=f"{name.capitalize()} of the roster: show, update, remove.")
+    person = click.argument("person_id", metavar="ID", type=int)
+
+    @group.command("show", help=f"The {kind} ID.")
+    @person
+    @reports_errors
+    def show(person_id):
+        _answer(lambda svc: getattr(svc, kind)(person_id))
+
+    @group.command("remove", help=remove_help)
+    @person
+    @reports_errors
+    def remove_command(person_id):
+        _answer(lambda svc: remove(svc, person_id))
+
+    return group
+
+
+gridworkers_group = _roster_group(
+    "gridworkers", "gridworker", lambda svc, gid: svc.remove_gridworker(gid, ROSTER_ADMIN),
+    "Take gridworker ID off the roster: their open work orders go to whom intake would "
+    "assign now, their accounts are deactivated.")
+dispatchers_group = _roster_group(
+    "dispatchers", "dispatcher", lambda svc, did: svc.remove_dispatcher(did),
+    "Take dispatcher ID off the roster.")
+
+
+@gridworkers_group.command("update")
+@click.argument("gridworker_id", metavar="ID", type=int)
+@click.option("--name")
+@click.option("--phone")
+@click.option("--role", type=click.Choice(GRIDWORKER_ROLES))
+@click.option("--grids", help="Grid codes of the active version, comma-separated; they replace "
+                              "the gridworker's grids (\"\" for none).")
+@click.option("--on-duty/--off-duty", default=None, help="Whether intake assigns to them.")
+@reports_errors
+def gridworkers_update_command(gridworker_id, name, phone, role, grids, on_duty):
+    """Change what is given of gridworker ID (if anything is wrong, nothing changes)."""
+    codes = None if grids is None else [c.strip() for c in grids.split(",") if c.strip()]
+    _answer(lambda svc: svc.update_gridworker(gridworker_id, name=name, phone=phone, role=role,
+                                              grids=codes, on_duty=on_duty))
+
+
+@dispatchers_group.command("update")
+@click.argument("dispatcher_id", metavar="ID", type=int)
+@click.option("--name")
+@click.option("--phone")
+@click.option("--street", "street_code", help="A street code of the active version.")
+@reports_errors
+def dispatchers_update_command(dispatcher_id, name, phone, street_code):
+    """Change what is given of dispatcher ID (if anything is wrong, nothing changes)."""
+    _answer(lambda svc: svc.update_dispatcher(dispatcher_id, name=name, phone=phone,
+                                              street_code=street_code))
+
+
 COMMANDS = (db_group, import_boundaries_command, activate_command, versions_group,
             partition_command, sweep_command, stats_command, demo_roster_command,
-            seed_demo_command)
+            seed_demo_command, gridworkers_group, dispatchers_group)

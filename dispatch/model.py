@@ -235,6 +235,23 @@ class WorkOrder:
         self._move("merge", actor, role, at, f"duplicate of #{other_id}")
         self.duplicate_of, self.closed_at = other_id, at
 
+    def absorb_duplicate(self, other_id: int, reports: int, actor, role, at):
+        """Order ``other_id`` was merged into this one: its ``reports`` join this order, and
+        the trail says so here too, not only on the duplicate."""
+        self.reports += reports
+        self.new_audit.append(AuditEntry(
+            at, actor, role, "absorb_duplicate", self.state, self.state,
+            f"merged #{other_id} into this: {reports} report{'s' * (reports != 1)} taken over"))
+
+    def reassign(self, assignee_id, queue, actor, role, at, note=""):
+        """Hand the order to another person or queue, keeping its state and deadlines (its
+        gridworker left the roster, say)."""
+        self.assignee_id, self.queue = assignee_id, queue
+        self.new_audit.append(AuditEntry(at, actor, role, "reassign", self.state, self.state,
+                                         note or f"to {queue}"))
+        self._event("assigned", at, assignee_id=assignee_id, queue=queue,
+                    department=self.department, grid_code=self.grid_code)
+
     def attach_report(self, actor, role, at):
         """A "me too": another report of the same problem joins this order."""
         self.reports += 1
@@ -244,7 +261,8 @@ class WorkOrder:
     # --- whistle and meetings -------------------------------------------------------------
 
     def blow_whistle(self, category: Category, departments, due_at, actor, role, at, reason=""):
-        """Summon ``departments``, each to report for duty by ``due_at`` (吹哨报到)."""
+        """Summon ``departments`` to report for duty (吹哨报到): all by ``due_at``, or each by
+        its own deadline when ``due_at`` maps department → deadline."""
         allowed = URGENT_WHISTLE_ROLES if category.urgency != "normal" else WHISTLE_ROLES
         if role not in allowed:
             raise Forbidden(f"a {role} may not blow the whistle on a {category.urgency} "
@@ -256,27 +274,35 @@ class WorkOrder:
         departments = list(dict.fromkeys(departments))
         if not departments:
             raise InputError("a whistle summons at least one department", field="departments")
-        if due_at <= at:
-            raise InputError("the report-for-duty deadline must be in the future",
-                             field="due_at")
+        deadlines = due_at if isinstance(due_at, dict) else dict.fromkeys(departments, due_at)
+        for department in departments:
+            if department not in deadlines:
+                raise InputError(f"no report-for-duty deadline for {department}",
+                                 field="due_at")
+            if deadlines[department] <= at:
+                raise InputError("the report-for-duty deadline must be in the future",
+                                 field="due_at")
         whistle = Whistle(len(self.whistles) + 1, actor, role, at, reason,
-                          [Summons(d, due_at) for d in departments])
+                          [Summons(d, deadlines[d]) for d in departments])
         self.whistles.append(whistle)
         self.new_audit.append(AuditEntry(at, actor, role, "whistle", self.state, self.state,
                                          f"summoned {', '.join(departments)}: {reason}"))
         self._event("summoned", at, whistle=whistle.number, departments=departments,
-                    due_at=due_at.isoformat())
+                    due_at=min(deadlines[d] for d in departments).isoformat(),
+                    deadlines={d: deadlines[d].isoformat() for d in departments})
         return whistle
 
-    def report_for_duty(self, whistle_number, department, actor, at, note=""):
+    def report_for_duty(self, whistle_number, department, actor, role, at, note=""):
+        """``department`` answers its summons; ``actor`` (its own account, or an admin acting
+        for it) is recorded with their role."""
         part = self._whistle(whistle_number).part(department)
         if part.reported_at is not None:
             raise IllegalTransition(f"{department} has already reported for duty")
         part.reported_at = at
-        self.new_audit.append(AuditEntry(at, actor, "department", "report_for_duty", self.state,
+        self.new_audit.append(AuditEntry(at, actor, role, "report_for_duty", self.state,
                                          self.state, f"{department} reported for duty {note}"))
 
-    def complete_part(self, whistle_number, department, actor, at, note: str):
+    def complete_part(self, whistle_number, department, actor, role, at, note: str):
         whistle = self._whistle(whistle_number)
         part = whistle.part(department)
         if part.reported_at is None:
@@ -284,7 +310,7 @@ class WorkOrder:
         if part.done_at is not None:
             raise IllegalTransition(f"{department} has already closed its part")
         part.done_at, part.note = at, note
-        self.new_audit.append(AuditEntry(at, actor, "department", "complete_part", self.state,
+        self.new_audit.append(AuditEntry(at, actor, role, "complete_part", self.state,
                                          self.state, f"{department}: {note}"))
         if all(s.done_at is not None for s in whistle.summons):
             whistle.ended_at = at

@@ -8,6 +8,7 @@ outbox after the commit (see :mod:`dispatch.notify`).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -15,16 +16,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from dispatch import schema as t
 from dispatch.batching import GroupCommit
 from dispatch.catalogue import Catalogue
+from dispatch.checks import MAX_NAME
+from dispatch.checks import check_phone as _phone
+from dispatch.checks import check_text as _text
 from dispatch.errors import Conflict, InputError, NotFound
 from dispatch.intake import Pending, assignee, write_reports
 from dispatch.model import State, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
+from dispatch.people import People
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
 from dispatch.planning import Planning
 from dispatch.stats import statistics
@@ -35,8 +40,7 @@ from geo.errors import GridlineError
 from geo.resolver import OUTSIDE, Resolver
 
 MAX_DESCRIPTION = 4000
-MAX_NAME = 100
-PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
+MAX_SUMMONS_MINUTES = 7 * 24 * 60  # a summoned department reports for duty within a week
 REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 MAX_PAGE = 10_000
 DELIVERY_GATHER_SECONDS = 0.2
@@ -64,7 +68,7 @@ def mask_phone(phone: str | None) -> str | None:
     return digits[:3] + "*" * max(len(digits) - 7, 0) + digits[-4:] if len(digits) > 7 else "****"
 
 
-class Service(BoundaryVersions):
+class Service(BoundaryVersions, People):
     """The dispatch service: boundary versions, people, intake, lifecycle, sweep, statistics."""
 
     def __init__(self, db: Database, catalogue: Catalogue, media: Path,
@@ -98,35 +102,6 @@ class Service(BoundaryVersions):
         self.order_hooks: list = []
 
     # --- people ---------------------------------------------------------------------------
-
-    def add_gridworker(self, name: str, phone: str, role: str, grids=(), on_duty=True) -> int:
-        _text(name, "name", MAX_NAME)
-        _phone(phone)
-        if role not in ("gridworker", "grid_leader", "mobile"):
-            raise InputError("role must be gridworker, grid_leader or mobile", field="role")
-        with self.db.unit_of_work() as uow:
-            gid = uow.execute(insert(t.gridworkers).values(
-                name=name, phone=phone, role=role, on_duty=on_duty,
-                created_at=self.clock()).returning(t.gridworkers.c.id)).scalar_one()
-            if grids:
-                uow.execute(insert(t.gridworker_grids), [
-                    {"gridworker_id": gid, "grid_code": g} for g in dict.fromkeys(grids)])
-        return gid
-
-    def set_on_duty(self, gridworker_id: int, on_duty: bool) -> None:
-        with self.db.unit_of_work() as uow:
-            done = uow.execute(update(t.gridworkers).where(t.gridworkers.c.id == gridworker_id)
-                               .values(on_duty=bool(on_duty)))
-            if done.rowcount != 1:
-                raise NotFound(f"no gridworker {gridworker_id}")
-
-    def add_dispatcher(self, name: str, phone: str, street_code: str) -> int:
-        _text(name, "name", MAX_NAME)
-        _phone(phone)
-        with self.db.unit_of_work() as uow:
-            return uow.execute(insert(t.dispatchers).values(
-                name=name, phone=phone, street_code=street_code).returning(
-                t.dispatchers.c.id)).scalar_one()
 
     def register_mobile_gridworker(self, name: str, phone: str, lon, lat, crs=None) -> dict:
         """A rider or courier becomes a mobile gridworker (流动网格员) where they stand: attached
@@ -319,33 +294,33 @@ class Service(BoundaryVersions):
             return None
         target = uow.orders.get(into)
         order.merge_into(target.id, actor.name, actor.role, now)
-        target.reports += order.reports
+        target.absorb_duplicate(order.id, order.reports, actor.name, actor.role, now)
         uow.orders.save(target)
 
     # --- whistle and meetings -------------------------------------------------------------
 
-    def blow_whistle(self, order_id: int, departments, due_minutes: int, actor: Actor,
+    def blow_whistle(self, order_id: int, departments, due_minutes: int | None, actor: Actor,
                      reason: str = "") -> dict:
-        """Summon departments to report for duty within ``due_minutes`` (吹哨报到)."""
-        for code in departments or []:
-            if code not in self.catalogue.departments:
-                raise InputError(f"unknown department {code!r}", field="departments")
-        if not isinstance(due_minutes, int) or isinstance(due_minutes, bool) or due_minutes <= 0:
-            raise InputError("due_minutes must be a positive whole number", field="due_minutes")
+        """Summon departments to report for duty (吹哨报到): ``departments`` is a list of
+        department codes, each due within ``due_minutes``, or a mapping code → minutes, each
+        due within its own (``due_minutes`` is then None)."""
+        minutes = _summons_minutes(departments, due_minutes, self.catalogue.departments)
+        reason = _text(reason, "reason", MAX_DESCRIPTION, required=False)
         return self._on_order(order_id, lambda order, uow, now: order.blow_whistle(
-            self.catalogue.category(order.category), departments or [],
-            now + timedelta(minutes=due_minutes), actor.name, actor.role, now, reason))
+            self.catalogue.category(order.category), list(minutes),
+            {code: now + timedelta(minutes=m) for code, m in minutes.items()}, actor.name,
+            actor.role, now, reason))
 
     def report_for_duty(self, order_id: int, whistle: int, department: str, actor: Actor,
                         note: str = "") -> dict:
         return self._on_order(order_id, lambda order, uow, now: order.report_for_duty(
-            whistle, department, actor.name, now, note))
+            whistle, department, actor.name, actor.role, now, note))
 
     def complete_part(self, order_id: int, whistle: int, department: str, actor: Actor,
                       note: str) -> dict:
         _text(note, "note", MAX_DESCRIPTION)
         return self._on_order(order_id, lambda order, uow, now: order.complete_part(
-            whistle, department, actor.name, now, note))
+            whistle, department, actor.name, actor.role, now, note))
 
     def record_meeting(self, order_id: int, participants, decisions, tasks,
                        actor: Actor) -> dict:
@@ -437,6 +412,7 @@ class Service(BoundaryVersions):
             trail = uow.orders.audit(order_id)
             reports = uow.execute(select(t.reports).where(
                 t.reports.c.work_order_id == order_id).order_by(t.reports.c.id)).all()
+        local = self._local_iso
         return {
             **self._summary(order),
             "reports": [{"id": r.id, "description": r.description,
@@ -444,20 +420,25 @@ class Service(BoundaryVersions):
                          "reporter_phone": r.reporter_phone if _private(r)
                          else mask_phone(r.reporter_phone),
                          "reporter_role": r.reporter_role, "photo": r.photo,
-                         "created_at": r.created_at.isoformat()} for r in reports],
+                         "created_at": r.created_at.isoformat(),
+                         "created_at_local": local(r.created_at)} for r in reports],
             "whistles": [{"number": w.number, "blown_by": w.blown_by, "reason": w.reason,
-                          "blown_at": w.blown_at.isoformat(), "ended_at": _iso(w.ended_at),
+                          "blown_at": w.blown_at.isoformat(), "blown_at_local": local(w.blown_at),
+                          "ended_at": _iso(w.ended_at), "ended_at_local": local(w.ended_at),
                           "summons": [{"department": s.department, "due_at": _iso(s.due_at),
+                                       "due_at_local": local(s.due_at),
                                        "reported_at": _iso(s.reported_at),
-                                       "done_at": _iso(s.done_at), "note": s.note,
+                                       "reported_at_local": local(s.reported_at),
+                                       "done_at": _iso(s.done_at),
+                                       "done_at_local": local(s.done_at), "note": s.note,
                                        "overdue": s.overdue} for s in w.summons]}
                          for w in order.whistles],
             "meetings": [{"number": m.number, "held_at": m.held_at.isoformat(),
-                          "participants": m.participants, "decisions": m.decisions,
-                          "tasks": m.tasks} for m in order.meetings],
-            "audit": [{"at": a.at.isoformat(), "actor": a.actor, "role": a.role,
-                       "action": a.action, "from": a.from_state, "to": a.to_state,
-                       "note": a.note} for a in trail],
+                          "held_at_local": local(m.held_at), "participants": m.participants,
+                          "decisions": m.decisions, "tasks": m.tasks} for m in order.meetings],
+            "audit": [{"at": a.at.isoformat(), "at_local": local(a.at), "actor": a.actor,
+                       "role": a.role, "action": a.action, "from": a.from_state,
+                       "to": a.to_state, "note": a.note} for a in trail],
         }
 
     def order_summary(self, order_id: int) -> dict:
@@ -509,11 +490,14 @@ class Service(BoundaryVersions):
             "department": order.department, "assignee_id": order.assignee_id,
             "queue": order.queue, "boundary_version": order.boundary_version,
             "created_at": order.created_at.isoformat(),
-            "created_at_local": self.local_time(order.created_at).isoformat(),
-            "respond_due": _iso(order.respond_due), "resolve_due": _iso(order.resolve_due),
-            "resolve_due_local": _iso(order.resolve_due and self.local_time(order.resolve_due)),
+            "created_at_local": self._local_iso(order.created_at),
+            "respond_due": _iso(order.respond_due),
+            "respond_due_local": self._local_iso(order.respond_due),
+            "resolve_due": _iso(order.resolve_due),
+            "resolve_due_local": self._local_iso(order.resolve_due),
             "respond_overdue": order.respond_overdue, "resolve_overdue": order.resolve_overdue,
-            "closed_at": _iso(order.closed_at), "feedback": order.feedback,
+            "closed_at": _iso(order.closed_at), "closed_at_local": self._local_iso(order.closed_at),
+            "feedback": order.feedback,
             "repair_photo": order.repair_photo, "reject_reason": order.reject_reason,
             "duplicate_of": order.duplicate_of, "reports_count": order.reports,
         }
@@ -526,46 +510,41 @@ class Service(BoundaryVersions):
         """A UTC time shown in the district's time zone."""
         return moment.astimezone(self.timezone)
 
-    def update_department(self, code: str, *, name=None, contact=None) -> None:
-        """Edit a department's name or contact."""
-        values = {}
-        if name is not None:
-            values["name"] = _text(name, "name", 200)
-        if contact is not None:
-            values["contact"] = _text(contact, "contact", 200)
-        if not values:
-            raise InputError("give a name or a contact to change", field="name")
-        with self.db.unit_of_work() as uow:
-            done = uow.execute(update(t.departments).where(t.departments.c.code == code)
-                               .values(values))
-            if done.rowcount != 1:
-                raise NotFound(f"no department {code!r}")
+    def _local_iso(self, moment: datetime | None) -> str | None:
+        """A stored UTC time as ISO text in the district's time zone (None stays None): the
+        ``<field>_local`` beside each ``<field>`` of an order's output."""
+        return moment.astimezone(self.timezone).isoformat() if moment else None
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _text(value, field: str, limit: int, required: bool = True) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InputError(f"{field} is required", field=field)
-        return ""
-    if not isinstance(value, str):
-        raise InputError(f"{field} must be text", field=field)
-    if len(value) > limit:
-        raise InputError(f"{field} has {len(value)} characters; at most {limit} are allowed",
-                         field=field)
-    return value.strip()
-
-
-def _phone(value) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not PHONE.match(value):
-        raise InputError("phone must be digits (optionally +, spaces or dashes), 6 to 20 long",
-                         field="phone")
-    return value
+def _summons_minutes(departments, due_minutes, known) -> dict[str, int]:
+    """Each department a whistle summons, with its minutes to report for duty: a list of codes
+    shares ``due_minutes``; a mapping code → minutes gives each its own. Every code must be
+    ``known`` and every deadline a whole number of minutes within a week."""
+    if isinstance(departments, dict):
+        if due_minutes is not None:
+            raise InputError("give due_minutes with a list of departments, or minutes per "
+                             "department, not both", field="due_minutes")
+        wanted = [(code, minutes, f"departments[{code}]") for code, minutes in departments.items()]
+    elif isinstance(departments, list):
+        wanted = [(code, due_minutes, "due_minutes") for code in departments]
+    else:
+        raise InputError("departments is a list of department codes or an object of department "
+                         "code → minutes", field="departments")
+    if not wanted:
+        raise InputError("a whistle summons at least one department", field="departments")
+    for code, minutes, field in wanted:
+        if not isinstance(code, str) or code not in known:
+            raise InputError(f"unknown department {code!r}; known: {', '.join(sorted(known))}",
+                             field="departments")
+        if (isinstance(minutes, bool) or not isinstance(minutes, int)
+                or not 0 < minutes <= MAX_SUMMONS_MINUTES):
+            raise InputError(f"{field} must be a positive whole number of minutes, at most "
+                             f"{MAX_SUMMONS_MINUTES} (a week)", field=field)
+    return {code: minutes for code, minutes, _ in wanted}
 
 
 def _crs(value):
@@ -609,7 +588,8 @@ def _validate_report(data, catalogue: Catalogue, user_id: int | None = None) -> 
         raise InputError(f"category {category.code} cannot be reported anonymously: log in or "
                          "give a phone number", field="reporter_phone")
     attributes = category.check_attributes(data.get("attributes"))
-    role = data.get("reporter_role") or "resident"
+    role = data.get("reporter_role")
+    role = "resident" if role in (None, "") else role
     if role not in REPORTER_ROLES:
         raise InputError(f"reporter_role must be one of {', '.join(REPORTER_ROLES)}",
                          field="reporter_role")
@@ -617,14 +597,19 @@ def _validate_report(data, catalogue: Catalogue, user_id: int | None = None) -> 
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 100):
         raise InputError("idempotency_key must be text of 1 to 100 characters",
                          field="idempotency_key")
+    description = _text(data.get("description"), "description", MAX_DESCRIPTION)
+    x, y = _number(data.get("lon"), "lon"), _number(data.get("lat"), "lat")
+    for field, value in (("lon", x), ("lat", y)):
+        if not math.isfinite(value):
+            raise InputError(f"{field} must be a finite number, not {value}", field=field)
+    media_url = _text(data.get("media_url"), "media_url", 1000, required=False) or None
+    if media_url and not re.match(r"https?://[^\s/?#]+\S*$", media_url, re.IGNORECASE):
+        raise InputError("media_url must be an http:// or https:// address", field="media_url")
     return {
-        "category": data["category"],
-        "description": _text(data.get("description"), "description", MAX_DESCRIPTION),
-        "x": _number(data.get("lon"), "lon"), "y": _number(data.get("lat"), "lat"),
+        "category": data["category"], "description": description, "x": x, "y": y,
         "crs": _crs(data.get("crs")),
         "reporter_name": _text(data.get("reporter_name"), "reporter_name", MAX_NAME,
                                required=False) or None,
         "reporter_phone": phone, "reporter_role": role, "idempotency_key": key,
-        "attributes": attributes or None,
-        "media_url": _text(data.get("media_url"), "media_url", 1000, required=False) or None,
+        "attributes": attributes or None, "media_url": media_url,
     }

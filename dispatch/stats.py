@@ -4,7 +4,9 @@ category or day (in the district's time zone).
 
 Closed means Open311-closed (closed, rejected or duplicate: 办结). On time means closed and
 resolved by the resolve deadline. Reopened orders and whistles are counted from the audit trail and
-the whistle records, so the figures agree with what the trail shows.
+the whistle records, so the figures agree with what the trail shows. By department, whistles
+are counted for each department a whistle summoned (blown: it was summoned; answered on time: it
+reported for duty by its deadline), not for the department that owns the order.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
     [``since``, ``until``)."""
     if by is not None and by not in GROUPS:
         raise InputError(f"--by must be one of {', '.join(GROUPS)}", field="by")
+    if since is not None and until is not None and since >= until:
+        raise InputError(f"since ({since:%Y-%m-%d %H:%M %Z}) must be before until "
+                         f"({until:%Y-%m-%d %H:%M %Z}); the period would be empty",
+                         field="since")
     o = t.work_orders.c
     query = select(o.id, o.street_code, o.community_code, o.grid_code, o.department, o.category,
                    o.state, o.created_at, o.resolved_at, o.closed_at, o.resolve_due,
@@ -41,8 +47,8 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
         reopened = set(uow.execute(select(t.audit.c.work_order_id).where(
             t.audit.c.action == "reopen").distinct()).scalars())
         summons = pd.DataFrame(uow.execute(select(
-            t.summons.c.work_order_id, t.summons.c.whistle, t.summons.c.reported_at,
-            t.summons.c.due_at)).mappings().all())
+            t.summons.c.work_order_id, t.summons.c.whistle, t.summons.c.department,
+            t.summons.c.reported_at, t.summons.c.due_at)).mappings().all())
     if orders.empty:
         return []
     for column in ("created_at", "resolved_at", "closed_at", "resolve_due"):
@@ -56,6 +62,7 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
     orders["reopened"] = orders["id"].isin(reopened)
     counts = pd.DataFrame(columns=["blown", "on_time"])
     if not summons.empty:
+        summons = summons[summons["work_order_id"].isin(orders["id"])].copy()
         summons["on_time"] = summons["reported_at"].notna() & (
             summons["reported_at"] <= summons["due_at"])
         whistles = summons.groupby(["work_order_id", "whistle"])["on_time"].all().reset_index()
@@ -63,8 +70,25 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
                                                        on_time=("on_time", "sum"))
     orders["whistles"] = orders["id"].map(counts["blown"]).fillna(0).astype(int)
     orders["whistles_on_time"] = orders["id"].map(counts["on_time"]).fillna(0).astype(int)
+    if by == "department":
+        return _by_department(orders, summons)
     groups = orders.groupby(GROUPS[by], dropna=False) if by else [(None, orders)]
     return [_figures(key, part, by) for key, part in groups]
+
+
+def _by_department(orders: pd.DataFrame, summons: pd.DataFrame) -> list[dict]:
+    """Figures per department: its own orders (the category's owner) as in every grouping,
+    but whistles per *summoned* department — each whistle that summoned it, and whether it
+    reported for duty in time — so a department summoned to others' orders is counted too."""
+    summoned = (summons.groupby("department")["on_time"].agg(["size", "sum"])
+                if not summons.empty else pd.DataFrame(columns=["size", "sum"]))
+    rows = []
+    for department in sorted(set(orders["department"]) | set(summoned.index)):
+        row = _figures(department, orders[orders["department"] == department], "department")
+        blown, on_time = summoned.loc[department] if department in summoned.index else (0, 0)
+        row.update(whistles=int(blown), whistles_answered_on_time=int(on_time))
+        rows.append(row)
+    return rows
 
 
 def _figures(key, part: pd.DataFrame, by) -> dict:

@@ -55,6 +55,16 @@ ACTION_BODY = {"application/json": {"schema": {"type": "object"}},
                "multipart/form-data": {"schema": {"type": "object", "properties": {
                    "feedback": {"type": "string"}, "photo": {"type": "string",
                                                              "format": "binary"}}}}}
+WHISTLE = {"type": "object", "additionalProperties": False, "required": ["departments"],
+           "properties": {
+               "departments": {
+                   "description": "department codes (with due_minutes), or an object of "
+                                  "department code → minutes to report for duty",
+                   "oneOf": [{"type": "array", "items": {"type": "string"}},
+                             {"type": "object", "additionalProperties": {"type": "integer"}}]},
+               "due_minutes": {"type": "integer",
+                               "description": "minutes to report for duty, 1 to 10080"},
+               "reason": {"type": "string"}}}
 VERSION = _param("version", "path", "integer")
 MONTHS = _param("months", kind="integer")
 CSV = {"text/csv": {"schema": {"type": "string"}}}
@@ -128,10 +138,9 @@ PATHS = {
         "merge", [ORDER_ID, _param("action", "path")], body=ACTION_BODY, secure=True,
         errors=(400, 404, 409))},
     "/api/v1/orders/{order_id}/whistles": {"post": _op(
-        "blow the whistle (吹哨)", [ORDER_ID], ok_status="201", body={"application/json": {
-            "schema": _fields("departments", "due_minutes", "reason",
-                              required=("departments", "due_minutes"))}}, secure=True,
-        errors=(400, 404, 409))},
+        "blow the whistle (吹哨): departments all due within due_minutes, or each within its "
+        "own minutes", [ORDER_ID], ok_status="201",
+        body={"application/json": {"schema": WHISTLE}}, secure=True, errors=(400, 404, 409))},
     "/api/v1/orders/{order_id}/whistles/{number}/{step}": {"post": _op(
         "a department reports for duty (duty) or closes its part (complete)",
         [ORDER_ID, _param("number", "path", "integer"), _param("step", "path")],

@@ -57,6 +57,10 @@ def test_stats_refuses_bad_options(env):
     assert run(env, "db", "upgrade").exit_code == 0
     assert run(env, "stats", "--by", "planet").exit_code == 2
     assert run(env, "stats", "--since", "yesterday").exit_code == 2
+    for until in ("2026-11-01", "2026-11-05"):
+        backwards = run(env, "stats", "--since", "2026-11-05", "--until", until)
+        assert backwards.exit_code == 2
+        assert "error: since (2026-11-05 00:00 CST) must be before until" in backwards.output
     assert "no work orders" in run(env, "stats").output
 
 

@@ -138,13 +138,48 @@ BAD_REPORTS = [
     ({"lon": "east"}, "lon", "must be a number"),
     ({"lat": True}, "lat", "lat is required"),
     ({"lat": 95.0}, "lat", "latitude 95.0 is beyond"),
-    ({"lon": float("nan")}, "lon", "finite numbers"),
+    ({"lon": float("nan")}, "lon", "finite number"),
+    ({"lat": float("inf")}, "lat", "finite number"),
+    ({"lon": 181.0}, "lon", "longitude 181.0 is beyond ±180"),
+    ({"lon": -180.5}, "lon", "longitude -180.5 is beyond ±180"),
+    ({"lat": -90.5}, "lat", "latitude -90.5 is beyond ±90"),
+    ({"lon": [108.9]}, "lon", "must be a number"),
     ({"crs": "mars"}, "crs", "unknown coordinate system"),
+    ({"crs": 4326.5}, "crs", "unknown coordinate system"),
     ({"reporter_phone": "call me"}, "reporter_phone", "phone must be digits"),
+    ({"reporter_phone": 13812341234}, "reporter_phone", "phone must be digits"),
+    ({"reporter_phone": "1" * 21}, "reporter_phone", "6 to 20 long"),
     ({"reporter_role": "mayor"}, "reporter_role", "reporter_role must be one of"),
+    ({"reporter_role": {}}, "reporter_role", "reporter_role must be one of"),
     ({"reporter_name": "名" * 101}, "reporter_name", "at most 100"),
+    ({"reporter_name": 42}, "reporter_name", "reporter_name must be text"),
+    ({"reporter_name": ["张三"]}, "reporter_name", "reporter_name must be text"),
     ({"idempotency_key": ""}, "idempotency_key", "1 to 100"),
+    ({"idempotency_key": 42}, "idempotency_key", "must be text of 1 to 100"),
+    ({"idempotency_key": "k" * 101}, "idempotency_key", "1 to 100"),
+    ({"category": 42}, "category", "unknown category 42"),
+    ({"category": ["road_collapse"]}, "category", "unknown category"),
+    ({"media_url": "javascript:alert(1)"}, "media_url", "http:// or https:// address"),
+    ({"media_url": "photo.jpg"}, "media_url", "http:// or https:// address"),
+    ({"media_url": "https://"}, "media_url", "http:// or https:// address"),
+    ({"media_url": 42}, "media_url", "media_url must be text"),
+    ({"media_url": "https://x.cn/" + "p" * 1000}, "media_url", "at most 1000"),
+    ({"attributes": {"colour": "red"}}, "attribute[colour]", "has no attribute 'colour'"),
+    ({"attributes": ["plate_number"]}, "attributes", "must be an object"),
+    ({"category": "illegal_parking", "attributes": {"plate_number": 42}},
+     "attribute[plate_number]", "must be text"),
+    ({"category": "illegal_parking", "attributes": {"plate_number": "陕" * 501}},
+     "attribute[plate_number]", "at most 500"),
+    ({"category": "elderly_assistance", "attributes": {"need": "flying"}}, "attribute[need]",
+     "must be one of"),
+    ({"category": "elderly_assistance", "attributes": {"need": "meal", "age": 80}},
+     "attribute[age]", "has no attribute 'age'"),
 ]
+
+
+def nothing_written(service) -> bool:
+    return all(count(service, table) == 0
+               for table in (t.reports, t.work_orders, t.audit, t.outbox))
 
 
 @pytest.mark.parametrize("change, field, message", BAD_REPORTS,
@@ -154,7 +189,37 @@ def test_bad_fields_are_refused_by_name_and_nothing_is_written(service, demo, ch
     with pytest.raises(InputError, match=message) as info:
         service.submit_report(report(demo, **change))
     assert info.value.field == field
-    assert count(service, t.reports) == count(service, t.work_orders) == 0
+    assert nothing_written(service)
+
+
+REQUIRED = [
+    ("category", {}, "unknown category None"),
+    ("description", {}, "description is required"),
+    ("lon", {}, "lon is required"),
+    ("lat", {}, "lat is required"),
+    ("reporter_phone", {"category": "elderly_assistance", "attributes": {"need": "meal"}},
+     "cannot be reported anonymously"),
+    ("attributes", {"category": "elderly_assistance"}, "attribute need is required"),
+]
+
+
+@pytest.mark.parametrize("absent, change, message", REQUIRED, ids=[r[0] for r in REQUIRED])
+def test_each_required_field_left_out_is_refused_by_name(service, demo, absent, change,
+                                                         message):
+    data = report(demo, **change)
+    data.pop(absent, None)  # the key is absent, not None
+    with pytest.raises(InputError, match=message) as info:
+        service.submit_report(data)
+    assert info.value.field == ("attribute[need]" if absent == "attributes" else absent)
+    assert nothing_written(service)
+
+
+def test_a_plain_web_address_is_taken_as_media_url(service, demo):
+    answer = service.submit_report(report(demo, media_url="https://img.example.cn/a.jpg?x=1"))
+    with service.db.read() as uow:
+        stored = uow.execute(select(t.reports.c.media_url).where(
+            t.reports.c.id == answer["report_id"])).scalar_one()
+    assert stored == "https://img.example.cn/a.jpg?x=1"
 
 
 def test_swapped_coordinates_are_refused(service, demo):

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from dispatch import schema as t
 from dispatch.errors import Conflict, IllegalTransition, InputError, NotFound
 from dispatch.services import Actor
-from tests.dispatch.helpers import photo, report
+from tests.dispatch.helpers import inside, photo, report
 
 WORKER = Actor("李网格员", "gridworker")
 DISPATCHER = Actor("王调度", "dispatcher")
@@ -106,6 +106,29 @@ def test_reject_and_merge(service, demo, order_id):
         service.act(order_id, "reject", DISPATCHER, reason="")
     rejected = service.act(order_id, "reject", DISPATCHER, reason="非公共事务")
     assert rejected["state"] == "rejected" and rejected["open311_status"] == "closed"
+
+
+def test_the_order_merged_into_records_what_it_took_over(service, demo, order_id, clock):
+    other = service.submit_report(report(demo, 400))["work_order_id"]
+    lon, lat = inside(demo, 400)
+    me_too = service.submit_report(report(demo, 400, lon=lon + 0.0001, lat=lat))
+    assert me_too["work_order_id"] == other  # the duplicate carries two reports
+    clock.advance(minutes=5)
+    service.act(other, "merge", DISPATCHER, into=order_id)
+    target = service.order(order_id, staff=True)
+    assert target["reports_count"] == 3
+    entry = target["audit"][-1]
+    assert entry == {"at": clock.now.isoformat(), "at_local": entry["at_local"],
+                     "actor": "王调度", "role": "dispatcher", "action": "absorb_duplicate",
+                     "from": "dispatched", "to": "dispatched",
+                     "note": f"merged #{other} into this: 2 reports taken over"}
+    duplicate = service.order(other, staff=True)["audit"][-1]
+    assert (duplicate["action"], duplicate["note"]) == ("merge", f"duplicate of #{order_id}")
+    with service.db.read() as uow:
+        stored = uow.execute(select(t.audit.c.work_order_id, t.audit.c.action).where(
+            t.audit.c.action.in_(["merge", "absorb_duplicate"]))).all()
+    assert sorted(map(tuple, stored)) == sorted([(other, "merge"),
+                                                 (order_id, "absorb_duplicate")])
 
 
 def test_unknown_orders_and_actions(service, order_id):

@@ -107,16 +107,17 @@ def test_whistle_report_for_duty_and_completion():
                                  "wang", "dispatcher", T0, "collapse on a main road")
     assert [s.department for s in whistle.summons] == ["chengguan", "zhujian"]
     with pytest.raises(IllegalTransition, match="report for duty before"):
-        order.complete_part(1, "zhujian", "zj", T0, "x")
-    order.report_for_duty(1, "chengguan", "cg", T0 + timedelta(minutes=10))
+        order.complete_part(1, "zhujian", "zj", "department", T0, "x")
+    order.report_for_duty(1, "chengguan", "cg", "department", T0 + timedelta(minutes=10))
     with pytest.raises(IllegalTransition, match="already reported"):
-        order.report_for_duty(1, "chengguan", "cg", T0 + timedelta(minutes=11))
+        order.report_for_duty(1, "chengguan", "cg", "department", T0 + timedelta(minutes=11))
     with pytest.raises(InputError, match="was not summoned"):
-        order.report_for_duty(1, "xiaofang", "xf", T0)
-    order.report_for_duty(1, "zhujian", "zj", T0 + timedelta(minutes=20))
-    order.complete_part(1, "chengguan", "cg", T0 + timedelta(hours=1), "traffic diverted")
+        order.report_for_duty(1, "xiaofang", "xf", "department", T0)
+    order.report_for_duty(1, "zhujian", "zj", "department", T0 + timedelta(minutes=20))
+    order.complete_part(1, "chengguan", "cg", "department", T0 + timedelta(hours=1),
+                        "traffic diverted")
     assert whistle.ended_at is None
-    order.complete_part(1, "zhujian", "zj", T0 + timedelta(hours=2), "road filled")
+    order.complete_part(1, "zhujian", "zj", "department", T0 + timedelta(hours=2), "road filled")
     assert whistle.ended_at == T0 + timedelta(hours=2)
     assert "whistle_ended" in [e.name for e in order.events]
 

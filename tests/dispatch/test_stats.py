@@ -2,9 +2,11 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from dispatch import schema as t
+from dispatch.errors import InputError
 from dispatch.services import Actor
 from dispatch.stats import statistics
 from tests.dispatch.helpers import photo, report
@@ -67,3 +69,66 @@ def test_days_are_counted_in_the_district_time_zone(service, demo, clock):
     assert [(d["day"], d["reported"]) for d in days] == [("2026-11-02", 1), ("2026-11-03", 1)]
     assert statistics(service.db, service.timezone,
                       since=clock.now - timedelta(minutes=30)) [0]["reported"] == 1
+
+
+def test_by_department_whistles_count_for_every_summoned_department(service, demo, clock):
+    collapse = service.submit_report(report(demo, 100))["work_order_id"]  # zhujian's
+    manhole = service.submit_report(report(demo, 300, category="manhole_cover"))[
+        "work_order_id"]  # chengguan's
+    service.blow_whistle(collapse, {"zhujian": 30, "chengguan": 30, "xiaofang": 30}, None,
+                         DISPATCHER)
+    service.blow_whistle(manhole, ["zhujian"], 60, DISPATCHER)
+    clock.advance(minutes=10)
+    for order_id, department in ((collapse, "zhujian"), (collapse, "chengguan"),
+                                 (manhole, "zhujian")):
+        service.report_for_duty(order_id, 1, department, Actor(department, "department"))
+    clock.advance(minutes=30)  # xiaofang reports 40 minutes in: late
+    service.report_for_duty(collapse, 1, "xiaofang", Actor("xf", "department"))
+    service.blow_whistle(collapse, ["chengguan"], 15, DISPATCHER)  # a second one, unanswered
+
+    rows = {r["department"]: r for r in statistics(service.db, service.timezone,
+                                                   by="department")}
+    figures = {d: (r["whistles"], r["whistles_answered_on_time"]) for d, r in rows.items()}
+    assert figures == {"zhujian": (2, 2), "chengguan": (2, 1), "xiaofang": (1, 0)}
+    assert rows["xiaofang"]["reported"] == 0 and rows["xiaofang"]["closure_rate"] is None
+    assert (rows["zhujian"]["reported"], rows["chengguan"]["reported"]) == (1, 1)
+
+    with service.db.read() as uow:
+        summons = uow.execute(select(t.summons)).all()
+        trail = uow.execute(select(t.audit.c.work_order_id, t.audit.c.action, t.audit.c.at,
+                                   t.audit.c.note).where(t.audit.c.action.in_(
+            ["whistle", "report_for_duty"]))).all()
+    from_rows = {}
+    for s in summons:
+        blown, on_time = from_rows.get(s.department, (0, 0))
+        answered = s.reported_at is not None and s.reported_at <= s.due_at
+        from_rows[s.department] = (blown + 1, on_time + answered)
+    assert from_rows == figures
+    from_trail = {}
+    for entry in trail:  # "summoned a, b: reason" / "a reported for duty ..."
+        if entry.action == "whistle":
+            for department in entry.note.removeprefix("summoned ").split(":")[0].split(", "):
+                blown, on_time = from_trail.get(department, (0, 0))
+                from_trail[department] = (blown + 1, on_time)
+    for entry in trail:
+        if entry.action == "report_for_duty":
+            department = entry.note.split()[0]
+            [due] = [s.due_at for s in summons if (s.work_order_id, s.department,
+                                                   s.reported_at) == (entry.work_order_id,
+                                                                      department, entry.at)]
+            blown, on_time = from_trail[department]
+            from_trail[department] = (blown, on_time + (entry.at <= due))
+    assert from_trail == figures
+
+    overall = statistics(service.db, service.timezone)[0]  # by order: a whistle counts once
+    assert (overall["whistles"], overall["whistles_answered_on_time"]) == (3, 1)
+
+
+def test_a_period_that_ends_before_it_starts_is_refused(service, demo, clock):
+    service.submit_report(report(demo))
+    for since, until in ((clock.now, clock.now - timedelta(days=1)), (clock.now, clock.now)):
+        with pytest.raises(InputError, match="must be before until") as info:
+            statistics(service.db, service.timezone, since=since, until=until)
+        assert info.value.field == "since"
+    assert statistics(service.db, service.timezone, since=clock.now - timedelta(hours=1),
+                      until=clock.now + timedelta(hours=1))[0]["reported"] == 1

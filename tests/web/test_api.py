@@ -3,6 +3,7 @@ lifecycle over HTTP, conflicts, sessions with CSRF, and rate limits."""
 
 import io
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -97,6 +98,61 @@ def test_a_department_answers_only_its_own_summons(client, people, service, demo
                        headers=people["dispatcher"]["headers"]).status_code == 403
     summons = {s["department"]: s for s in service.order(order_id)["whistles"][0]["summons"]}
     assert summons["zhujian"]["done_at"] and summons["chengguan"]["reported_at"] is None
+
+
+def test_an_admin_answering_for_a_department_is_recorded_as_admin(client, people, service,
+                                                                   demo, clock):
+    order_id = new_order(service, demo, clock)
+    service.blow_whistle(order_id, ["zhujian"], 30, ADMIN)
+    url = f"/api/v1/orders/{order_id}/whistles/1"
+    for step, body in (("duty", {"department": "zhujian"}),
+                       ("complete", {"department": "zhujian", "note": "ok"})):
+        answer = client.post(f"{url}/{step}", json=body, headers=people["admin"]["headers"])
+        assert answer.status_code == 200, answer.json
+    trail = [(a["action"], a["actor"], a["role"]) for a in answer.json["audit"]][-2:]
+    assert trail == [("report_for_duty", "admin", "admin"), ("complete_part", "admin", "admin")]
+
+
+def test_each_summoned_department_may_have_its_own_deadline(client, people, service, demo,
+                                                            clock):
+    order_id = new_order(service, demo, clock)
+    url = f"/api/v1/orders/{order_id}/whistles"
+    headers = people["dispatcher"]["headers"]
+    answer = client.post(url, headers=headers, json={
+        "departments": {"xiaofang": 10, "zhujian": 45}, "reason": "塌陷"})
+    assert answer.status_code == 201, answer.json
+    due = {s["department"]: s["due_at"] for s in answer.json["whistles"][0]["summons"]}
+    assert due == {"xiaofang": (clock.now + timedelta(minutes=10)).isoformat(),
+                   "zhujian": (clock.now + timedelta(minutes=45)).isoformat()}
+    quoted = client.post(url, headers=headers, json={"departments": ["chengguan"],
+                                                     "due_minutes": "20"})
+    assert quoted.status_code == 201 and len(quoted.json["whistles"]) == 2
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"departments": {"zhujian": 0}}, "departments[zhujian]"),
+    ({"departments": {"zhujian": -5}}, "departments[zhujian]"),
+    ({"departments": {"zhujian": 2.5}}, "departments[zhujian]"),
+    ({"departments": {"zhujian": "soon"}}, "departments[zhujian]"),
+    ({"departments": {"nasa": 30}}, "departments"),
+    ({"departments": {"zhujian": 30}, "due_minutes": 30}, "due_minutes"),
+    ({"departments": ["zhujian"]}, "due_minutes"),
+    ({"departments": ["zhujian"], "due_minutes": 2.5}, "due_minutes"),
+    ({"departments": ["zhujian"], "due_minutes": "soon"}, "due_minutes"),
+    ({"departments": ["zhujian"], "due_minutes": 10**30}, "due_minutes"),
+    ({"departments": ["nasa"], "due_minutes": 30}, "departments"),
+    ({"departments": "zhujian", "due_minutes": 30}, "departments"),
+    ({"departments": [["zhujian"]], "due_minutes": 30}, "departments"),
+    ({"due_minutes": 30}, "departments"),
+    ({"departments": ["zhujian"], "due_minutes": 30, "reason": 42}, "reason"),
+])
+def test_bad_whistles_are_refused_by_name(client, people, service, demo, clock, body, field):
+    order_id = new_order(service, demo, clock)
+    before = service.order(order_id, staff=True)
+    answer = client.post(f"/api/v1/orders/{order_id}/whistles", json=body,
+                         headers=people["dispatcher"]["headers"])
+    assert answer.status_code == 400 and answer.json["error"]["field"] == field, answer.json
+    assert service.order(order_id, staff=True) == before
 
 
 def test_mass_assignment_is_refused(client, people, service, demo, clock):

@@ -1,0 +1,35 @@
+"""Field checks shared by the service handlers: each gives back the clean value or raises an
+:class:`InputError` that names the field, before anything is written."""
+
+from __future__ import annotations
+
+import re
+
+from dispatch.errors import InputError
+
+MAX_NAME = 100
+PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
+
+
+def check_text(value, field: str, limit: int, required: bool = True) -> str:
+    """Text of at most ``limit`` characters, stripped; "" for an optional one left out."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InputError(f"{field} is required", field=field)
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be text", field=field)
+    if len(value) > limit:
+        raise InputError(f"{field} has {len(value)} characters; at most {limit} are allowed",
+                         field=field)
+    return value.strip()
+
+
+def check_phone(value) -> str | None:
+    """A phone number (None when left out)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not PHONE.match(value):
+        raise InputError("phone must be digits (optionally +, spaces or dashes), 6 to 20 long",
+                         field="phone")
+    return value

@@ -435,15 +435,19 @@ class Service(BoundaryVersions):
     # --- deadlines and notifications ------------------------------------------------------
 
     def sweep(self) -> dict:
-        """Mark missed deadlines (safe to run every minute: each is marked once) and deliver
-        pending notifications."""
+        """Mark missed deadlines and deliver pending notifications.
+
+        Safe to run every minute, beside people acting on orders and beside another sweep:
+        each order is checked with its row locked, so nobody saves it between the check and
+        the save (the round never stops on a conflict), and a second sweep waiting for that
+        lock then finds the marks made — each missed deadline is marked once."""
         now = self.clock()
         with self.db.read() as uow:
             candidates = uow.orders.due_for_sweep(now)
         marked = 0
         for order_id in candidates:
             with self.db.unit_of_work() as uow:
-                order = uow.orders.get(order_id)
+                order = uow.orders.get(order_id, lock=True)
                 if order.check_deadlines(now):
                     uow.orders.save(order)
                     marked += 1

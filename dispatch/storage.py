@@ -342,8 +342,11 @@ class OrderRepository:
         self.is_postgres = is_postgres
         self._loaded: dict[int, tuple] = {}  # whistles and meetings as loaded, by order id
 
-    def get(self, order_id) -> WorkOrder:
-        return self._load(self._row(order_id))
+    def get(self, order_id, lock: bool = False) -> WorkOrder:
+        """The whole order. With ``lock`` its row stays locked until the transaction ends: a
+        change that must not fail half-way (the sweep) then holds every other writer off
+        between this read and its save (on SQLite the writer lock already does)."""
+        return self._load(self._row(order_id, SELECT_ORDER_LOCKED if lock else SELECT_ORDER))
 
     def head(self, order_id) -> WorkOrder:
         """The order without its whistles and meetings, for a change that touches neither (a

@@ -262,6 +262,7 @@ outbox = Table(
     utc("next_attempt_at", nullable=False),
     utc("delivered_at"),
     Column("last_error", Text),
+    utc("claimed_until"),  # a delivery round is sending it until then (dispatch.outbox)
     Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
 )
 

@@ -96,7 +96,8 @@ class Service(BoundaryVersions):
         self._active: tuple[int, float] | None = None
         # Notifications go out right after each change, or from a background worker.
         self.deliver_inline = True
-        self._delivery_lock = threading.Lock()  # one round at a time, so none is sent twice
+        # One round at a time in this process; claims keep other processes' rounds apart.
+        self._delivery_lock = threading.Lock()
         # Intake writes go one transaction each, or through a shared group commit.
         self.group_commit: GroupCommit | None = None
         self._wake = threading.Event()
@@ -471,7 +472,7 @@ class Service(BoundaryVersions):
         ``interval`` seconds for retries), so requests do not wait for them.
 
         After each round the worker rests ``gather`` seconds: under load the events of many
-        changes then leave in one round (one read, one write) instead of a round per change,
+        changes then leave in one round (a read and two short writes) instead of a round per change,
         each of which would cost a commit and compete with intake for the database."""
         self.deliver_inline = False
 

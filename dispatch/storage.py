@@ -52,6 +52,7 @@ except ImportError:  # Windows: there only the threads of one process queue
 from dispatch import schema as t
 from dispatch.errors import Conflict, NotFound
 from dispatch.model import FINAL, AuditEntry, Meeting, State, Summons, Whistle, WorkOrder
+from dispatch.outbox import OutboxRepository
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 GEOD = Geod(ellps="WGS84")
@@ -284,6 +285,7 @@ class UnitOfWork:
         self.connection = connection
         self.is_postgres = is_postgres
         self.orders = OrderRepository(connection, is_postgres)
+        self.outbox = OutboxRepository(connection)
 
     def execute(self, statement, *args):
         return self.connection.execute(statement, *args)

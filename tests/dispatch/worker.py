@@ -7,6 +7,9 @@
 ``submit``: at START_AT submit the report JSON; print the answer.
 ``redeem``: at START_AT redeem the item ``item_id`` for ``user_id`` (JSON); print ``redeemed``
 or ``refused``.
+``deliver``: at START_AT deliver the outbox to the webhook ``url`` at time ``now``, ``limit``
+events a round, until nothing is due; print how many it delivered. With ``die`` it kills itself
+with SIGKILL on the first send instead, its events claimed and not recorded.
 """
 
 from __future__ import annotations
@@ -16,18 +19,38 @@ import os
 import signal
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from dispatch.catalogue import load_catalogue
 from dispatch.errors import Conflict, IllegalTransition
+from dispatch.notify import Notifier, WebhookNotifier, deliver_outbox
 from dispatch.services import Actor, Service
 from dispatch.storage import Database
 from dispatch.supermarket import Supermarket
 
 
+class Dying(Notifier):
+    """A deliverer that dies as it sends."""
+
+    def send(self, payload: dict) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def deliver(service, data) -> int:
+    notifier = Dying() if data.get("die") else WebhookNotifier(data["url"], timeout=10)
+    now, sent = datetime.fromisoformat(data["now"]), 0
+    while True:
+        done = deliver_outbox(service.db, notifier, now, limit=data["limit"])
+        sent += done["delivered"]
+        if done == {"delivered": 0, "failed": 0}:
+            return sent
+
+
 def main(command, url, media, start_at, payload):
     service = Service(Database(url), load_catalogue(), Path(media))
-    service.active_resolver()  # build the index before the race starts
+    if command != "deliver":
+        service.active_resolver()  # build the index before the race starts
     data = json.loads(payload)
     time.sleep(max(0.0, float(start_at) - time.time()))
     if command == "crash":
@@ -54,6 +77,8 @@ def main(command, url, media, start_at, payload):
             print(json.dumps("redeemed"), flush=True)
         except Conflict:
             print(json.dumps("refused"), flush=True)
+    elif command == "deliver":
+        print(json.dumps(deliver(service, data)), flush=True)
     service.db.dispose()
 
 

@@ -3,7 +3,9 @@
     python -m tests.dispatch.worker COMMAND DATABASE_URL MEDIA START_AT JSON
 
 ``crash``: submit the report JSON, print ``ACK <answer>`` and kill itself with SIGKILL.
-``accept``: at START_AT (epoch seconds) try to accept each order id in JSON; print outcomes.
+``act``: at START_AT (epoch seconds) try ``action`` (a lifecycle action with ``fields``, or
+``whistle``, summoning ``departments``) as ``role`` on each order id in ``orders``; print each
+outcome: ``done``, ``conflict`` or ``refused`` (not allowed in the order's state by then).
 ``submit``: at START_AT submit the report JSON; print the answer.
 ``redeem``: at START_AT redeem the item ``item_id`` for ``user_id`` (JSON); print ``redeemed``
 or ``refused``.
@@ -47,6 +49,20 @@ def deliver(service, data) -> int:
             return sent
 
 
+def act(service, data, order_id) -> str:
+    actor = Actor(f"worker-{os.getpid()}", data["role"])
+    try:
+        if data["action"] == "whistle":
+            service.blow_whistle(order_id, data["departments"], 30, actor)
+        else:
+            service.act(order_id, data["action"], actor, **data.get("fields", {}))
+    except Conflict:
+        return "conflict"
+    except IllegalTransition:
+        return "refused"
+    return "done"
+
+
 def main(command, url, media, start_at, payload):
     service = Service(Database(url), load_catalogue(), Path(media))
     if command != "deliver":
@@ -57,17 +73,9 @@ def main(command, url, media, start_at, payload):
         answer = service.submit_report(data)
         print("ACK " + json.dumps(answer), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
-    elif command == "accept":
-        outcomes = []
-        for order_id in data:
-            try:
-                service.act(order_id, "accept", Actor(f"worker-{os.getpid()}", "gridworker"))
-                outcomes.append("accepted")
-            except Conflict:
-                outcomes.append("conflict")
-            except IllegalTransition:
-                outcomes.append("already")
-        print(json.dumps(outcomes), flush=True)
+    elif command == "act":
+        print(json.dumps([act(service, data, order_id) for order_id in data["orders"]]),
+              flush=True)
     elif command == "submit":
         print(json.dumps(service.submit_report(data)), flush=True)
     elif command == "redeem":

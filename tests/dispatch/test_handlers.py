@@ -41,9 +41,8 @@ def service(db, clock, tmp_path, demo_resolver):
                    resolvers={1: demo_resolver})
 
 
-@pytest.fixture
-def order_id(service, db, clock):
-    """A road collapse in GRID, dispatched to its gridworker."""
+def dispatched(service, db, clock) -> int:
+    """A new road collapse in GRID, dispatched to its gridworker."""
     category = service.catalogue.category("road_collapse")
     order = WorkOrder(category=category.code, lon=108.95, lat=34.25, boundary_version=1,
                       grid_code=GRID, community_code=GRID[:12], street_code=GRID[:9],
@@ -51,6 +50,11 @@ def order_id(service, db, clock):
     order.dispatch(category, 7, "gridworker", "system", "system", clock())
     with db.unit_of_work() as uow:
         return uow.orders.add(order).id
+
+
+@pytest.fixture
+def order_id(service, db, clock):
+    return dispatched(service, db, clock)
 
 
 def trail(db, order_id) -> list[str]:
@@ -145,6 +149,19 @@ def test_transfer_to_another_department_or_grid(service, db, order_id):
     with pytest.raises(InputError, match="unknown grid"):
         service.act(order_id, "transfer", DISPATCHER, reason="?", grid_code="610104999999999")
     assert trail(db, order_id) == ["dispatch", "transfer", "dispatch", "transfer", "dispatch"]
+
+
+def test_merge_closes_the_duplicate_and_counts_its_reports_on_the_other(service, db, order_id,
+                                                                        clock):
+    other = dispatched(service, db, clock)
+    with pytest.raises(InputError, match="needs the id"):
+        service.act(other, "merge", DISPATCHER, into="1")
+    merged = service.act(other, "merge", DISPATCHER, into=order_id)
+    assert merged["state"] == "duplicate" and merged["duplicate_of"] == order_id
+    assert db.orders[order_id].reports == 2 and db.orders[order_id].version == 2
+    with pytest.raises(IllegalTransition):  # merged once, for good
+        service.act(other, "merge", DISPATCHER, into=order_id)
+    assert db.orders[order_id].reports == 2
 
 
 def test_the_whistle_summons_departments_until_each_has_done_its_part(service, db, order_id):

@@ -4,23 +4,29 @@ Work-order events (assigned, summoned, overdue, state changes ...) are written t
 the same transaction as the change. :func:`deliver_outbox` then hands each pending event to a
 :class:`Notifier`; a failed delivery is retried later with exponential back-off, so a dead
 webhook or a crash between commit and delivery delays a notification but never drops it.
+
+Delivery is at least once: a round claims its events first (:mod:`dispatch.outbox`), so two
+deliverers never send one event at the same time, but a deliverer that dies after sending and
+before recording it leaves the event to be sent again. Every payload therefore carries
+``event_id``, the event's outbox row id, the same on every attempt: receivers drop an id they
+have already seen.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-
-from dispatch import schema as t
-
 log = logging.getLogger("gridline.notify")
 BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 3600
+# How long a round may take to send what it claimed; it stops sending after half of it and
+# gives the rest back, so no other round takes its events while it still sends them.
+LEASE_SECONDS = 120
 
 
 class Notifier:
@@ -58,16 +64,28 @@ def notifier_from_settings(webhook_url: str | None) -> Notifier:
     return WebhookNotifier(webhook_url) if webhook_url else LogNotifier()
 
 
-def deliver_outbox(db, notifier: Notifier, now: datetime, limit: int = 500) -> dict:
-    """Send pending events whose time has come; returns counts of delivered and failed."""
+def deliver_outbox(db, notifier: Notifier, now: datetime, limit: int = 500,
+                   lease: float = LEASE_SECONDS) -> dict:
+    """Send pending events whose time has come, each with its ``event_id``; returns counts of
+    delivered and failed.
+
+    The round claims up to ``limit`` events for ``lease`` seconds (one short transaction),
+    sends them, and records the outcomes (another): the events it sends are no other round's
+    meanwhile, and if the round never records them they are due again once the lease is over.
+    """
     with db.read() as uow:
-        rows = uow.execute(select(t.outbox).where(
-            t.outbox.c.delivered_at.is_(None), t.outbox.c.next_attempt_at <= now)
-            .order_by(t.outbox.c.id).limit(limit)).all()
+        if not uow.outbox.any_due(now):
+            return {"delivered": 0, "failed": 0}
+    until = now + timedelta(seconds=lease)
+    with db.unit_of_work() as uow:
+        rows = uow.outbox.claim(now, until, limit)
     delivered, failures = [], []
+    started = time.monotonic()
     for row in rows:
+        if time.monotonic() - started > lease / 2:
+            break
         try:
-            notifier.send(row.payload)
+            notifier.send({"event_id": row.id, **row.payload})
         except (OSError, urllib.error.URLError, ValueError) as exc:
             delay = min(BACKOFF_SECONDS * 2 ** row.attempts, MAX_BACKOFF_SECONDS)
             failures.append((row.id, {"attempts": row.attempts + 1,
@@ -75,16 +93,8 @@ def deliver_outbox(db, notifier: Notifier, now: datetime, limit: int = 500) -> d
                                       "next_attempt_at": now + timedelta(seconds=delay)}))
         else:
             delivered.append(row.id)
-    if delivered or failures:
-        with db.unit_of_work() as uow:  # one write for the whole round
-            # Lock this round's rows in id order first, so concurrent rounds (other threads or
-            # processes) wait for each other instead of deadlocking on PostgreSQL.
-            uow.execute(select(t.outbox.c.id)
-                        .where(t.outbox.c.id.in_(delivered + [i for i, _ in failures]))
-                        .order_by(t.outbox.c.id).with_for_update())
-            if delivered:
-                uow.execute(update(t.outbox).where(t.outbox.c.id.in_(delivered)).values(
-                    attempts=t.outbox.c.attempts + 1, delivered_at=now, last_error=None))
-            for row_id, values in failures:
-                uow.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(values))
+    released = [row.id for row in rows[len(delivered) + len(failures):]]
+    if rows:
+        with db.unit_of_work() as uow:
+            uow.outbox.finish(now, until, delivered, failures, released)
     return {"delivered": len(delivered), "failed": len(failures)}

@@ -92,7 +92,8 @@ class Service(BoundaryVersions, People):
         self._active: tuple[int, float] | None = None
         # Notifications go out right after each change, or from a background worker.
         self.deliver_inline = True
-        self._delivery_lock = threading.Lock()  # one round at a time, so none is sent twice
+        # One round at a time in this process; claims keep other processes' rounds apart.
+        self._delivery_lock = threading.Lock()
         # Intake writes go one transaction each, or through a shared group commit.
         self.group_commit: GroupCommit | None = None
         self._wake = threading.Event()
@@ -339,15 +340,19 @@ class Service(BoundaryVersions, People):
     # --- deadlines and notifications ------------------------------------------------------
 
     def sweep(self) -> dict:
-        """Mark missed deadlines (safe to run every minute: each is marked once) and deliver
-        pending notifications."""
+        """Mark missed deadlines and deliver pending notifications.
+
+        Safe to run every minute, beside people acting on orders and beside another sweep:
+        each order is checked with its row locked, so nobody saves it between the check and
+        the save (the round never stops on a conflict), and a second sweep waiting for that
+        lock then finds the marks made — each missed deadline is marked once."""
         now = self.clock()
         with self.db.read() as uow:
             candidates = uow.orders.due_for_sweep(now)
         marked = 0
         for order_id in candidates:
             with self.db.unit_of_work() as uow:
-                order = uow.orders.get(order_id)
+                order = uow.orders.get(order_id, lock=True)
                 if order.check_deadlines(now):
                     uow.orders.save(order)
                     marked += 1
@@ -371,7 +376,7 @@ class Service(BoundaryVersions, People):
         ``interval`` seconds for retries), so requests do not wait for them.
 
         After each round the worker rests ``gather`` seconds: under load the events of many
-        changes then leave in one round (one read, one write) instead of a round per change,
+        changes then leave in one round (a read and two short writes) instead of a round per change,
         each of which would cost a commit and compete with intake for the database."""
         self.deliver_inline = False
 

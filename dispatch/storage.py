@@ -56,6 +56,7 @@ except ImportError:  # Windows: there only the threads of one process queue
 from dispatch import schema as t
 from dispatch.errors import Conflict, NotFound
 from dispatch.model import FINAL, AuditEntry, Meeting, State, Summons, Whistle, WorkOrder
+from dispatch.outbox import OutboxRepository
 from dispatch.schema import UTCDateTime
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -314,6 +315,7 @@ class UnitOfWork:
         self.connection = connection
         self.is_postgres = is_postgres
         self.orders = OrderRepository(connection, is_postgres)
+        self.outbox = OutboxRepository(connection)
 
     def execute(self, statement, *args):
         return self.connection.execute(statement, *args)
@@ -408,8 +410,11 @@ class OrderRepository:
         self.is_postgres = is_postgres
         self._loaded: dict[int, tuple] = {}  # whistles and meetings as loaded, by order id
 
-    def get(self, order_id) -> WorkOrder:
-        return self._load(self._row(order_id))
+    def get(self, order_id, lock: bool = False) -> WorkOrder:
+        """The whole order. With ``lock`` its row stays locked until the transaction ends: a
+        change that must not fail half-way (the sweep) then holds every other writer off
+        between this read and its save (on SQLite the writer lock already does)."""
+        return self._load(self._row(order_id, SELECT_ORDER_LOCKED if lock else SELECT_ORDER))
 
     def head(self, order_id) -> WorkOrder:
         """The order without its whistles and meetings, for a change that touches neither (a

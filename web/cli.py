@@ -63,9 +63,9 @@ def _set_up(app) -> None:
 
 
 def _worker_app(number: int):
-    """One worker's app: the first worker delivers every worker's notifications (from the
-    shared outbox), so that none is sent twice; the active district is loaded before the
-    first request, not by it."""
+    """One worker's app: the first worker delivers every worker's notifications from the
+    shared outbox (one deliverer is enough; rounds elsewhere, such as ``gridline sweep``,
+    claim other events); the active district is loaded before the first request, not by it."""
     app = _app({"DELIVERY_WORKER": number == 0})
     service = app.extensions["gridline"]
     if number > 0:

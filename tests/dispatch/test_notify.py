@@ -1,23 +1,29 @@
-"""Notifications: a real webhook server that fails, then recovers; nothing is lost."""
+"""Notifications: a real webhook server that fails, then recovers; nothing is lost, and two
+deliverers send each event once."""
 
 import json
+import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
 
 from dispatch import schema as t
-from dispatch.notify import BACKOFF_SECONDS, WebhookNotifier
+from dispatch.notify import BACKOFF_SECONDS, LEASE_SECONDS, WebhookNotifier
 from tests.dispatch.helpers import report
+from tests.dispatch.test_processes import finish, spawn
 
 
 class Hook(BaseHTTPRequestHandler):
     fail = True
+    delay = 0.0  # seconds each delivery takes
     received: list = []
 
     def do_POST(self):  # noqa: N802 - the http.server API
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        time.sleep(Hook.delay)
         if Hook.fail:
             self.send_response(503)
         else:
@@ -31,7 +37,7 @@ class Hook(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook():
-    Hook.fail, Hook.received = True, []
+    Hook.fail, Hook.delay, Hook.received = True, 0.0, []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -75,8 +81,6 @@ def test_an_unreachable_webhook_loses_nothing(service, demo, clock):
 
 
 def test_the_background_worker_delivers_without_being_asked(service, demo, webhook):
-    import time
-
     Hook.fail = False
     service.notifier = WebhookNotifier(webhook, timeout=2)
     worker = service.start_delivery_worker(interval=0.2)
@@ -90,3 +94,42 @@ def test_the_background_worker_delivers_without_being_asked(service, demo, webho
     assert not worker.is_alive()
     assert pending(service) == []
     assert {e["event"] for e in Hook.received} == {"assigned", "state_changed"}
+
+
+def test_two_deliverers_send_each_event_once_with_its_id(service, database, clock, webhook,
+                                                         tmp_path, demo):
+    service.deliver_inline = False
+    for i in range(25):
+        service.submit_report(report(demo, 20 * i + 5))
+    events = {r.id: r.payload for r in pending(service)}
+    Hook.fail, Hook.delay = False, 0.005
+    job = {"url": webhook, "now": clock.now.isoformat(), "limit": 4}
+    start = time.time() + 6
+    sent = finish([spawn("deliver", database, tmp_path / "media", job, start)
+                   for _ in range(2)])
+    assert sorted(e["event_id"] for e in Hook.received) == sorted(events)  # each one once
+    assert sum(sent) == len(events) and min(sent) > 0  # both took part
+    assert {e["event_id"]: {k: v for k, v in e.items() if k != "event_id"}
+            for e in Hook.received} == events
+    assert pending(service) == []
+
+
+def test_events_claimed_by_a_deliverer_that_died_go_out_when_its_lease_ends(
+        service, database, clock, webhook, tmp_path, demo):
+    service.deliver_inline = False
+    service.submit_report(report(demo))
+    events = sorted(r.id for r in pending(service))
+    Hook.fail = False
+    job = {"now": clock.now.isoformat(), "limit": 10, "die": True}
+    child = spawn("deliver", database, tmp_path / "media", job)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == -signal.SIGKILL, err
+    assert all(r.claimed_until is not None for r in pending(service))
+    service.notifier = WebhookNotifier(webhook, timeout=2)
+    assert service.deliver() == {"delivered": 0, "failed": 0}  # still claimed: not sent twice
+    clock.advance(seconds=LEASE_SECONDS - 1)
+    assert service.deliver() == {"delivered": 0, "failed": 0}
+    clock.advance(seconds=2)
+    assert service.deliver() == {"delivered": len(events), "failed": 0}
+    assert sorted(e["event_id"] for e in Hook.received) == events
+    assert pending(service) == []

@@ -1,8 +1,9 @@
 """The database tables, as SQLAlchemy Core metadata (the migrations create them).
 
 Times are stored in UTC. Points are stored as WGS84 ``lon``/``lat`` on every database; on
-PostgreSQL the migrations add generated PostGIS columns with GiST indexes (declared below as
-:data:`POSTGIS_COLUMNS`), used for "within N metres" and bounding-box queries.
+PostgreSQL the migrations add a generated PostGIS geometry column with a GiST index (declared
+below as :data:`POSTGIS_COLUMNS`), used for the duplicate check's "near this point" and for
+bounding-box queries.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# PostgreSQL only, made in SQL by migrations 0001 (geog, geography) and 0002 (geom, geometry):
-# each table's generated point columns, computed from lon/lat, each with a GiST index
+# PostgreSQL only, made in SQL by migration 0002 (0001's geography columns were dropped by
+# 0008): each table's generated point column, computed from lon/lat, with a GiST index
 # ix_<table>_<column>. They are not columns of the tables below, which are the same on every
 # database; the queries that need them name them. The extension owns POSTGIS_TABLES.
-POSTGIS_COLUMNS = {"work_orders": ("geog", "geom"), "reports": ("geog", "geom")}
+POSTGIS_COLUMNS = {"work_orders": ("geom",), "reports": ("geom",)}
 POSTGIS_INDEXES = frozenset(f"ix_{table}_{column}" for table, columns in POSTGIS_COLUMNS.items()
                             for column in columns)
 POSTGIS_TABLES = frozenset({"spatial_ref_sys"})
@@ -179,7 +180,7 @@ work_orders = Table(
     Index("ix_work_orders_lonlat", "lon", "lat"),
     Index("ix_work_orders_created", "created_at"),
     # SQLite only (migration 0006), for the duplicate check's lon/lat box; PostgreSQL answers
-    # it from the GiST index of geog.
+    # it from the GiST index of geom.
     Index("ix_work_orders_category_lonlat", "category", "lon", "lat").ddl_if(dialect="sqlite"),
 )
 

@@ -2,7 +2,7 @@
 
 The check asks for one category within a small longitude/latitude box; with only the
 (category, state) index SQLite read every open order of the category. PostgreSQL answers the
-same question from the GiST index of the geography column.
+same question from a GiST point index.
 
 Revision ID: 0006
 Revises: 0005

@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-01
+Create Date: 2026-11-30
 """
 import sqlalchemy as sa
 from alembic import op

@@ -110,12 +110,14 @@ def versions_draft_command(base, name):
 
 @versions_group.command("edit")
 @click.argument("version", type=int)
-@click.argument("operation", type=click.Choice(["split", "merge", "reshape", "reassign"]))
+@click.argument("operation",
+                type=click.Choice(["split", "merge", "reshape", "reassign", "station"]))
 @click.argument("params")
 @reports_errors
 def versions_edit_command(version, operation, params):
     """Edit draft VERSION. PARAMS is JSON: split {"grid", "line"}, merge {"grids"}, reshape
-    {"grid", "polygon"}, reassign {"grid", "community"}; geometries are GeoJSON in WGS84."""
+    {"grid", "polygon"}, reassign {"grid", "community"}, station {"station", "name",
+    "services", "point"} or {"station", "remove": true}; geometries are GeoJSON in WGS84."""
     try:
         values = json.loads(params)
     except json.JSONDecodeError as exc:

@@ -219,7 +219,8 @@ class BoundaryVersions:
             if weight == "reports":
                 points, weights = self.planning.reports_per_month(REPORT_MONTHS)
         edited = apply_edit(self.boundaries(version), operation, params, points, weights)
-        return self._store_edit(row, edited, operation, params, actor, POLYGON_LAYERS)
+        layers = ("stations",) if operation == "station" else POLYGON_LAYERS
+        return self._store_edit(row, edited, operation, params, actor, layers)
 
     def partition_draft(self, communities, actor, *, target, low=None, high=None,
                         weight="households") -> dict:

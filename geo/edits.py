@@ -18,6 +18,8 @@ The rules keep the grids of a community tiling it:
   shrinks; streets follow the same way) and gets a code under it.
 * ``partition``: the grids of whole communities redrawn as balanced, compact grids around a
   target of households (see :mod:`geo.partition`), coded in reading order.
+* ``station``: one service station added, changed (name, services, position) or removed; a
+  station stands inside the district.
 * ``replace``: a whole layer read from an uploaded file, coded and linked like an import.
 
 A bad edit raises :class:`EditError` saying why.
@@ -44,7 +46,8 @@ from geo.sources import LAYERS, RawLayers
 PARTITION_FIELDS = {"target_households": "target", "min_households": "min",
                     "max_households": "max"}
 MIN_PART_M2 = 1.0  # a part smaller than this is a sliver, not a grid
-OPERATIONS = ("split", "merge", "reshape", "reassign", "partition", "replace")
+OPERATIONS = ("split", "merge", "reshape", "reassign", "partition", "station", "replace")
+MAX_STATION_TEXT = 200
 
 
 class EditError(InputError):
@@ -68,8 +71,9 @@ def apply_edit(bset: BoundarySet, operation: str, params: dict, points=None,
     ``reshape``: ``grid``, ``polygon`` (GeoJSON Polygon). ``reassign``: ``grid``, ``community``.
     ``partition``: ``communities`` (codes), ``target`` and optionally ``min`` and ``max``
     households (or, with ``points`` and ``weights``, that weight instead, e.g. reports).
-    Geometries are WGS84 lon/lat. (``replace`` takes a file and goes through
-    :func:`replace_layer`.)
+    ``station``: ``station`` (id) with ``name``, ``services`` (list) and ``point`` (GeoJSON
+    Point) to add or change it, or ``remove`` true. Geometries are WGS84 lon/lat.
+    (``replace`` takes a file and goes through :func:`replace_layer`.)
     """
     if not bset.hierarchical:
         raise EditError("only a set of streets, communities and grids can be edited",
@@ -88,6 +92,8 @@ def apply_edit(bset: BoundarySet, operation: str, params: dict, points=None,
         return reassign_grid(bset, _code(params, "grid"), _code(params, "community"))
     if operation == "partition":
         return partition_communities(bset, params, points, weights)
+    if operation == "station":
+        return edit_station(bset, params)
     raise EditError(f"operation must be one of {', '.join(OPERATIONS[:-1])}",
                     field="operation")
 
@@ -254,6 +260,49 @@ def partition_communities(bset: BoundarySet, params: dict, points=None,
     return Edited(result.boundaries, summary, tuple(sorted(before | after)))
 
 
+def edit_station(bset: BoundarySet, params: dict) -> Edited:
+    """Add, change or remove the station ``params["station"]`` (see :func:`apply_edit`)."""
+    station = params.get("station")
+    if not isinstance(station, str) or not 0 < len(station) <= 64:
+        raise EditError("station must be a station id of 1 to 64 characters", field="station")
+    stations = bset.stations.drop(columns="feature").copy()
+    hits = np.flatnonzero(stations["station_id"].to_numpy() == station)
+    if params.get("remove") is True:
+        if not len(hits):
+            raise EditError(f"there is no station {station} in this version", field="station")
+        return _with_stations(bset, stations.drop(index=stations.index[hits[0]]),
+                              f"removed station {station}")
+    if set(params) - {"station"} <= {"remove"}:
+        raise EditError("give name, services or point to set, or remove: true", field="remove")
+    fields = {"station_id": station}
+    if "name" in params:
+        fields["name"] = _station_text(params["name"], "name")
+    if "services" in params:
+        services = params["services"]
+        if not isinstance(services, list) or not all(
+                isinstance(v, str) and v and ";" not in v for v in services):
+            raise EditError("services must be a list of service names (text without ';')",
+                            field="services")
+        fields["services"] = ";".join(sorted(set(services)))
+    if "point" in params:
+        point = _geometry(params, "point", "Point")
+        if not shapely.union_all(bset.communities.geometry.values).covers(point):
+            raise EditError("point must lie inside the district", field="point")
+        fields["geometry"] = point
+    if len(hits):
+        row = stations.index[hits[0]]
+        for name, value in fields.items():
+            stations.at[row, name] = value
+        return _with_stations(bset, stations, f"changed station {station}")
+    if "name" not in fields or "geometry" not in fields:
+        raise EditError(f"there is no station {station}; a new one needs a name and a point",
+                        field="station")
+    fields.setdefault("services", "")
+    added = gpd.GeoDataFrame([fields], geometry="geometry", crs=stations.crs)
+    return _with_stations(bset, pd.concat([stations, added], ignore_index=True),
+                          f"added station {station}")
+
+
 def replace_layer(bset: BoundarySet, layer: str, frame: gpd.GeoDataFrame) -> Edited:
     """Replace one whole layer by ``frame`` (WGS84, as read from a file); coded like an import."""
     if layer not in LAYERS:
@@ -268,6 +317,16 @@ def replace_layer(bset: BoundarySet, layer: str, frame: gpd.GeoDataFrame) -> Edi
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+def _with_stations(bset: BoundarySet, stations, summary: str) -> Edited:
+    return dataclasses.replace(replace_layer(bset, "stations", stations), summary=summary)
+
+
+def _station_text(value, name: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_STATION_TEXT:
+        raise EditError(f"{name} must be text of 1 to {MAX_STATION_TEXT} characters", field=name)
+    return value.strip()
+
 
 def _code(params: dict, name: str) -> str:
     value = params.get(name)

@@ -177,11 +177,12 @@ PATHS = {
             errors=(400, 404))},
         "/{version}/edits": {"post": _op(
             "edit a draft: split (grid, line), merge (grids), reshape (grid, polygon), "
-            "reassign (grid, community), partition (communities, target, min, max, weight)",
+            "reassign (grid, community), partition (communities, target, min, max, weight), "
+            "station (station; name, services, point to add or change it, or remove)",
             [VERSION], body={"application/json": {"schema": _fields(
                 "operation", "grid", "grids", "line", "polygon", "community", "communities",
-                "target", "min", "max", "weight", "crs", "expected_revision",
-                required=("operation",))}},
+                "target", "min", "max", "weight", "station", "name", "services", "point",
+                "remove", "crs", "expected_revision", required=("operation",))}},
             secure=True, errors=(400, 404, 409))},
         "/{version}/layers/{layer}": {"post": _op(
             "replace a layer of a draft by a GeoJSON, GeoPackage or FlatGeobuf file",

@@ -32,7 +32,8 @@ from web.maps import display_crs, geojson, new_map, parts
 bp = Blueprint("planner", __name__)
 API = "/api/v1/boundary-versions"
 EDIT_FIELDS = {"operation", "grid", "grids", "line", "polygon", "community", "communities",
-               "target", "min", "max", "weight", "crs", "expected_revision"}
+               "target", "min", "max", "weight", "station", "name", "services", "point",
+               "remove", "crs", "expected_revision"}
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb")
 PLANNERS = ("planner", "admin")
 IMPACT_COLUMNS = ["code", "change", "community_before", "community_after", "area_before_m2",
@@ -174,7 +175,7 @@ def _to_wgs84(params: dict, crs) -> dict:
     if system.is_wgs84:
         return params
     out = dict(params)
-    for name in ("line", "polygon"):
+    for name in ("line", "polygon", "point"):
         value = params.get(name)
         if isinstance(value, dict) and isinstance(value.get("coordinates"), list):
             try:

@@ -163,3 +163,23 @@ def test_impact_and_re_resolution_against_a_draft_change_nothing_stored(service,
     assert service.planning.impact(version, months=3)["summary"]["reports"] == 3002
     with pytest.raises(InputError, match="months"):
         service.planning.impact(version, months=0)
+
+
+def test_a_moved_station_serves_reports_once_its_version_is_active(service, demo):
+    data = report(demo, 100)
+    before = service.submit_report(data)
+    version = service.start_draft(1, PLANNER)["version"]
+    point = {"type": "Point", "coordinates": [data["lon"], data["lat"]]}
+    edited = service.edit_draft(version, "station", {"station": "ST050", "point": point,
+                                                     "name": "新址驿站"}, PLANNER)
+    assert edited["edit"] == "changed station ST050" and edited["revision"] == 1
+    assert len(service.boundaries(version).stations) == len(demo.stations)
+    service.activate_version(version)
+    after = service.submit_report({**data, "description": "again, near the moved station"})
+    assert after["station_id"] == "ST050" and before["station_id"] != "ST050"
+    with service.db.read() as uow:
+        kept = uow.execute(select(t.reports.c.station_id).where(
+            t.reports.c.id == before["report_id"])).scalar_one()
+    assert kept == before["station_id"]  # history keeps the station it was resolved to
+    assert service.boundaries(1).stations.set_index("station_id").loc["ST050"].geometry.equals(
+        demo.stations.set_index("station_id").loc["ST050"].geometry)

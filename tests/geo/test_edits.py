@@ -244,3 +244,41 @@ def test_partition_redraws_whole_communities_as_an_edit(demo):
         with pytest.raises(EditError) as caught:
             apply_edit(demo, "partition", params)
         assert caught.value.field == field
+
+
+def test_a_station_is_added_changed_and_removed(demo):
+    point = {"type": "Point", "coordinates": [108.92, 34.26]}
+    added = apply_edit(demo, "station", {"station": "ST900", "name": "新驿站", "point": point,
+                                         "services": ["rest", "toilet", "rest"]})
+    new = added.boundaries.stations.set_index("station_id").loc["ST900"]
+    assert (new["name"], new["services"]) == ("新驿站", "rest;toilet")
+    assert (new.geometry.x, new.geometry.y) == (108.92, 34.26)
+    assert len(added.boundaries.stations) == len(demo.stations) + 1
+    changed = apply_edit(demo, "station", {"station": "ST001", "name": "改名驿站"})
+    row = changed.boundaries.stations.set_index("station_id").loc["ST001"]
+    before = demo.stations.set_index("station_id").loc["ST001"]
+    assert row["name"] == "改名驿站" and row["services"] == before["services"]
+    assert row.geometry.equals(before.geometry)
+    removed = apply_edit(demo, "station", {"station": "ST002", "remove": True})
+    assert "ST002" not in set(removed.boundaries.stations["station_id"])
+    assert len(removed.boundaries.stations) == len(demo.stations) - 1
+    assert len(demo.stations) == 108  # the set edited is left as it was
+    assert added.grids == changed.grids == removed.grids == ()
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"station": "ST900", "name": "only a name"}, "station"),
+    ({"station": "ST001"}, "remove"),
+    ({"station": "ST001", "point": {"type": "Point", "coordinates": [109.5, 35.0]}}, "point"),
+    ({"station": "ST001", "point": {"type": "LineString", "coordinates": [[1, 2], [3, 4]]}},
+     "point"),
+    ({"station": "ST001", "services": "rest"}, "services"),
+    ({"station": "ST001", "services": ["rest;toilet"]}, "services"),
+    ({"station": "ST001", "name": "  "}, "name"),
+    ({"station": 7, "name": "x"}, "station"),
+    ({"station": "NOPE", "remove": True}, "station"),
+])
+def test_bad_station_edits_are_refused(demo, params, field):
+    with pytest.raises(EditError) as refused:
+        apply_edit(demo, "station", params)
+    assert refused.value.field == field

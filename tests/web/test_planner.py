@@ -117,6 +117,9 @@ def test_a_draft_is_edited_previewed_and_activated_over_http(client, people, ser
     ({"operation": "split", "colour": "red"}, 400, "colour"),
     ({"operation": "split", "expected_revision": "one"}, 400, "expected_revision"),
     ({"operation": "split", "crs": "EPSG:999999"}, 400, "crs"),
+    ({"operation": "station", "station": "ST001", "services": "rest"}, 400, "services"),
+    ({"operation": "station", "station": "ST001", "point": {
+        "type": "Point", "coordinates": [109.5, 35.0]}}, 400, "point"),
 ])
 def test_bad_edits_are_refused_and_change_nothing(client, people, service, payload, status,
                                                   field):
@@ -145,6 +148,20 @@ def test_a_line_drawn_in_gcj02_splits_the_same_grid(client, people, demo):
     x = [c[0] for c in params["line"]["coordinates"]]
     grid = demo.grids[demo.grids["code"] == code].geometry.iloc[0]
     assert abs(x[0] - (grid.bounds[0] + grid.bounds[2]) / 2) < 1e-6  # stored back in WGS84
+
+
+def test_a_station_placed_in_gcj02_is_stored_in_wgs84(client, people, service):
+    headers = people["planner"]["headers"]
+    version = _draft(client, headers)
+    x, y = from_wgs84(108.92, 34.26, "gcj02")
+    done = client.post(f"{API}/{version}/edits", headers=headers, json={
+        "operation": "station", "station": "ST900", "name": "新驿站", "services": ["rest"],
+        "point": {"type": "Point", "coordinates": [float(x), float(y)]}, "crs": "gcj02"})
+    assert done.status_code == 200, done.json
+    assert done.json["edit"] == "added station ST900"
+    station = service.boundaries(version).stations.set_index("station_id").loc["ST900"]
+    assert abs(station.geometry.x - 108.92) < 1e-7 and abs(station.geometry.y - 34.26) < 1e-7
+    assert len(service.boundaries(1).stations) == 108  # the version drafted from is untouched
 
 
 def test_a_layer_file_replaces_a_draft_layer_and_bad_files_are_refused(client, people, service,

@@ -237,7 +237,10 @@ class WorkOrder:
 
     def absorb_duplicate(self, other_id: int, reports: int, actor, role, at):
         """Order ``other_id`` was merged into this one: its ``reports`` join this order, and
-        the trail says so here too, not only on the duplicate."""
+        the trail says so here too, not only on the duplicate. An order that is itself over
+        (closed, rejected, a duplicate) takes in nothing."""
+        if self.state in FINAL:
+            raise IllegalTransition(f"order #{self.id} is {self.state}; merge into an open order")
         self.reports += reports
         self.new_audit.append(AuditEntry(
             at, actor, role, "absorb_duplicate", self.state, self.state,

@@ -29,16 +29,18 @@ class People:
     """The roster handlers of :class:`dispatch.services.Service`."""
 
     def add_gridworker(self, name: str, phone: str, role: str, grids=(), on_duty=True) -> int:
+        """A new gridworker of ``grids`` (grids of the active boundary version); their id."""
         check_text(name, "name", MAX_NAME)
         check_phone(phone)
         _gridworker_role(role)
+        grids = self._known_codes(list(grids), "grids", "grid") if grids else []
         with self.db.unit_of_work() as uow:
             gid = uow.execute(insert(t.gridworkers).values(
                 name=name, phone=phone, role=role, on_duty=on_duty,
                 created_at=self.clock()).returning(t.gridworkers.c.id)).scalar_one()
             if grids:
                 uow.execute(insert(t.gridworker_grids), [
-                    {"gridworker_id": gid, "grid_code": g} for g in dict.fromkeys(grids)])
+                    {"gridworker_id": gid, "grid_code": g} for g in grids])
         return gid
 
     def gridworker(self, gridworker_id: int) -> dict:
@@ -114,8 +116,10 @@ class People:
                 "deactivated_accounts": sorted(accounts)}
 
     def add_dispatcher(self, name: str, phone: str, street_code: str) -> int:
+        """A new dispatcher of a street of the active boundary version; their id."""
         check_text(name, "name", MAX_NAME)
         check_phone(phone)
+        street_code = self._known_codes([street_code], "street_code", "street")[0]
         with self.db.unit_of_work() as uow:
             return uow.execute(insert(t.dispatchers).values(
                 name=name, phone=phone, street_code=street_code).returning(

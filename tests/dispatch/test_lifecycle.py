@@ -131,6 +131,18 @@ def test_the_order_merged_into_records_what_it_took_over(service, demo, order_id
                                                  (order_id, "absorb_duplicate")])
 
 
+def test_nothing_is_merged_into_an_order_that_is_over(service, demo, order_id):
+    service.act(order_id, "reject", DISPATCHER, reason="非公共事务")
+    other = service.submit_report(report(demo, 400))["work_order_id"]
+    before = service.order(other, staff=True)
+    with pytest.raises(IllegalTransition, match="rejected"):
+        service.act(other, "merge", DISPATCHER, into=order_id)
+    after = service.order(other, staff=True)
+    assert (after["state"], after["version"], len(after["audit"])) == (
+        before["state"], before["version"], len(before["audit"]))
+    assert service.order(order_id)["reports_count"] == 1
+
+
 def test_unknown_orders_and_actions(service, order_id):
     with pytest.raises(NotFound):
         service.act(99999, "accept", WORKER)

@@ -250,3 +250,23 @@ def test_an_order_resolved_before_removal_goes_on_to_verification(service, demo,
     service.act(order_id, "resolve", ADMIN, feedback="修好了", photo=photo())
     assert service.remove_gridworker(worker, ADMIN)["reassigned_orders"] == [order_id]
     assert service.act(order_id, "verify", ADMIN)["state"] == "verified"
+
+
+@pytest.mark.parametrize("add, field", [
+    (lambda s: s.add_gridworker("新人", "13700000001", "gridworker", ["610104999999001"]),
+     "grids"),
+    (lambda s: s.add_gridworker("新人", "13700000001", "gridworker", "610104001001001"),
+     "grids"),
+    (lambda s: s.add_dispatcher("新调度", "13700000002", "610104999"), "street_code"),
+])
+def test_new_people_need_grids_and_streets_of_the_active_version(service, add, field):
+    before = (count_rows(service, t.gridworkers), count_rows(service, t.dispatchers))
+    with pytest.raises(InputError) as refused:
+        add(service)
+    assert refused.value.field == field
+    assert (count_rows(service, t.gridworkers), count_rows(service, t.dispatchers)) == before
+
+
+def count_rows(service, table):
+    with service.db.read() as uow:
+        return uow.execute(select(func.count()).select_from(table)).scalar_one()

@@ -84,7 +84,8 @@ class People:
                 raise NotFound(f"no gridworker {gridworker_id}")
 
     def remove_gridworker(self, gridworker_id: int, actor: Actor) -> dict:
-        """Take a gridworker off the roster, with their grids.
+        """Take a gridworker off the roster, with their grids (the row stays, marked removed,
+        so that orders and trails naming their id keep meaning them).
 
         Work orders still open that were assigned to them are not left with nobody: each goes
         to whom intake would pick now (the grid's on-duty gridworker, else its grid leader, the
@@ -97,7 +98,8 @@ class People:
         with self.db.unit_of_work() as uow:
             person = _gridworker(uow, gridworker_id)
             uow.execute(delete(t.gridworker_grids).where(gg.gridworker_id == gridworker_id))
-            uow.execute(delete(t.gridworkers).where(g.id == gridworker_id))
+            uow.execute(update(t.gridworkers).where(g.id == gridworker_id).values(
+                on_duty=False, removed_at=now))
             assigned = uow.execute(select(w.id).where(
                 w.assignee_id == gridworker_id, w.state.not_in([str(s) for s in FINAL]))
                 .order_by(w.id)).scalars().all()
@@ -150,7 +152,8 @@ class People:
         dispatcher, so none is left behind); the answer is the removed person."""
         with self.db.unit_of_work() as uow:
             person = _dispatcher(uow, dispatcher_id)
-            uow.execute(delete(t.dispatchers).where(t.dispatchers.c.id == dispatcher_id))
+            uow.execute(update(t.dispatchers).where(t.dispatchers.c.id == dispatcher_id)
+                        .values(removed_at=self.clock()))
         return person
 
     def update_department(self, code: str, *, name=None, contact=None) -> None:
@@ -202,10 +205,11 @@ def _gridworker_role(value) -> str:
 
 
 def _gridworker(uow, gridworker_id) -> dict:
-    """A gridworker's row and grids as plain data; :class:`NotFound` if there is none."""
+    """A gridworker's row and grids as plain data; :class:`NotFound` if there is none on the
+    roster."""
     g, gg = t.gridworkers.c, t.gridworker_grids.c
     row = uow.execute(select(t.gridworkers).where(
-        g.id == known_id(gridworker_id, "gridworker"))).first()
+        g.id == known_id(gridworker_id, "gridworker"), g.removed_at.is_(None))).first()
     if row is None:
         raise NotFound(f"no gridworker #{gridworker_id}")
     grids = uow.execute(select(gg.grid_code).where(gg.gridworker_id == row.id).order_by(
@@ -216,9 +220,10 @@ def _gridworker(uow, gridworker_id) -> dict:
 
 
 def _dispatcher(uow, dispatcher_id) -> dict:
-    """A dispatcher's row as plain data; :class:`NotFound` if there is none."""
+    """A dispatcher's row as plain data; :class:`NotFound` if there is none on the roster."""
     row = uow.execute(select(t.dispatchers).where(
-        t.dispatchers.c.id == known_id(dispatcher_id, "dispatcher"))).first()
+        t.dispatchers.c.id == known_id(dispatcher_id, "dispatcher"),
+        t.dispatchers.c.removed_at.is_(None))).first()
     if row is None:
         raise NotFound(f"no dispatcher #{dispatcher_id}")
     return {"id": row.id, "name": row.name, "phone": row.phone, "street_code": row.street_code}

@@ -130,6 +130,7 @@ gridworkers = Table(
     Column("lon", Float),
     Column("lat", Float),
     utc("created_at", nullable=False),
+    utc("removed_at"),  # taken off the roster: the row stays, so its id is never reused
 )
 
 gridworker_grids = Table(
@@ -145,6 +146,7 @@ dispatchers = Table(
     Column("name", String(100), nullable=False),
     Column("phone", String(30), nullable=False),
     Column("street_code", String(64), nullable=False),
+    utc("removed_at"),  # taken off the roster: the row stays, so its id is never reused
 )
 
 work_orders = Table(

@@ -189,7 +189,8 @@ def gridworkers():
     staff(require_user())
     g = t.gridworkers.c
     with service().db.read() as uow:
-        rows = uow.execute(select(t.gridworkers).order_by(g.id)).all()
+        rows = uow.execute(select(t.gridworkers).where(g.removed_at.is_(None))
+                           .order_by(g.id)).all()
         links = uow.execute(select(t.gridworker_grids)).all()
     grids: dict[int, list[str]] = {}
     for link in links:

@@ -270,3 +270,21 @@ def test_new_people_need_grids_and_streets_of_the_active_version(service, add, f
 def count_rows(service, table):
     with service.db.read() as uow:
         return uow.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_ids_of_removed_people_are_never_given_again(service, demo):
+    grid = demo.grids["code"].iloc[5]
+    last = service.add_gridworker("最后一位", "13700000003", "gridworker", [grid])
+    service.remove_gridworker(last, ADMIN)
+    street = demo.streets["code"].iloc[0]
+    dispatcher = service.add_dispatcher("临时调度", "13700000004", street)
+    service.remove_dispatcher(dispatcher)
+    assert service.add_gridworker("新来的", "13700000005", "gridworker", [grid]) > last
+    assert service.add_dispatcher("新调度", "13700000006", street) > dispatcher
+    with service.db.read() as uow:
+        kept = uow.execute(select(t.gridworkers.c.name, t.gridworkers.c.on_duty,
+                                  t.gridworkers.c.removed_at).where(
+            t.gridworkers.c.id == last)).one()
+    assert kept.name == "最后一位" and kept.on_duty is False and kept.removed_at is not None
+    with pytest.raises(NotFound):
+        service.update_gridworker(last, name="回来了")

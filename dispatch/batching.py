@@ -62,21 +62,27 @@ class GroupCommit:
             first = self._queue.get()
             if first is None:
                 return
-            jobs = [first]
-            while len(jobs) < self.max_batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    self._queue.put(None)
-                    break
-                jobs.append(job)
-            self._commit(jobs)
+            self._commit([first])
+
+    def _gather(self, jobs: list[_Job]) -> None:
+        """Add the jobs waiting in the queue to ``jobs``, up to a batch."""
+        while len(jobs) < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is None:
+                self._queue.put(None)
+                return
+            jobs.append(job)
 
     def _commit(self, jobs: list[_Job]) -> None:
         try:
             with self.db.unit_of_work() as uow:
+                # Gathered once the transaction has begun: on SQLite that is when the write
+                # lock is held, so the batch takes in everything that arrived while it waited
+                # for another process's batch.
+                self._gather(jobs)
                 results = self.write(uow, [job.item for job in jobs])
             for job, result in zip(jobs, results, strict=True):
                 job.result = result

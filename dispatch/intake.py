@@ -76,7 +76,7 @@ def write_reports(uow, batch: list[Pending]) -> list[dict]:
         row, answer = _report_row(p, report_id, outcome, order)
         rows.append(row)
         answers.append(answer)
-    INSERT_REPORT.run(uow.connection, rows[0] if len(rows) == 1 else rows)
+    INSERT_REPORT.run(uow.connection, rows)
     return answers
 
 

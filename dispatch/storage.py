@@ -248,8 +248,14 @@ class Prepared:
         return values if positional else dict(zip(names, values, strict=True))
 
     def run(self, connection: Connection, params: dict | list[dict]):
-        """Execute with one set of parameters (or many, for an INSERT without RETURNING);
-        the driver's cursor, its rows not yet read."""
+        """Execute with one set of parameters (or a list of them, for an INSERT or UPDATE
+        without RETURNING); the driver's cursor, its rows not yet read. A list of one is sent
+        as a plain statement (psycopg sends a list through its pipeline, which costs more than
+        the row); an empty list runs nothing."""
+        if isinstance(params, list) and len(params) < 2:
+            if not params:
+                return None
+            params = params[0]
         many = isinstance(params, list)
         dialect = connection.dialect
         form = self._form(dialect, tuple(params[0] if many else params))
@@ -322,9 +328,6 @@ class UnitOfWork:
 
     def rows(self, prepared: Prepared, params: dict) -> list:
         return prepared.rows(self.connection, params)
-
-    def scalar(self, prepared: Prepared, params: dict):
-        return prepared.scalar(self.connection, params)
 
     def lock(self, key: str) -> None:
         """Serialise writers on ``key`` (PostgreSQL advisory lock; SQLite locks the whole file)."""
@@ -447,8 +450,7 @@ class OrderRepository:
         for order, order_id in zip(orders, ids, strict=True):
             order.id = order_id
             order.version = 1
-        self._insert(INSERT_ORDER, [{**_order_values(order), "id": order.id}
-                                    for order in orders])
+        INSERT_ORDER.run(self.c, [{**_order_values(order), "id": order.id} for order in orders])
         self._write_children(orders)
         return orders
 
@@ -572,22 +574,16 @@ class OrderRepository:
         self._loaded[order.id] = copy.deepcopy((order.whistles, order.meetings))
         return order
 
-    def _insert(self, statement: Prepared, rows: list[dict]) -> None:
-        """One row is sent as a plain statement: psycopg sends a list of rows through its
-        pipeline, which costs more than the row."""
-        if rows:
-            statement.run(self.c, rows[0] if len(rows) == 1 else rows)
-
     def _write_children(self, orders: list[WorkOrder]) -> None:
         """Audit entries and events are appended, all orders' in one statement each;
         whistles and meetings, when they changed, are rewritten whole (safe: the version check
         above admits one writer per order)."""
-        self._insert(INSERT_AUDIT, [
+        INSERT_AUDIT.run(self.c, [
             {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
              "action": a.action, "from_state": a.from_state and str(a.from_state),
              "to_state": a.to_state and str(a.to_state), "note": a.note}
             for order in orders for a in order.new_audit])
-        self._insert(INSERT_OUTBOX, [
+        INSERT_OUTBOX.run(self.c, [
             {"event": e.name, "work_order_id": order.id, "created_at": e.at,
              "next_attempt_at": e.at, "attempts": 0,
              "payload": {"event": e.name, "work_order_id": order.id, "at": e.at.isoformat(),

@@ -5,7 +5,6 @@ from sqlalchemy import func, select
 from dispatch import schema as t
 from dispatch.intake import Pending, write_reports
 from dispatch.services import SYSTEM, _validate_report
-from geo.crs import from_wgs84
 from tests.dispatch.helpers import report
 
 FAR = (109.5, 35.0)  # outside the demo district
@@ -66,12 +65,11 @@ def test_a_batch_joins_orders_made_earlier_in_it_and_stored_before(service, demo
     assert count(service, t.work_orders) == 3
 
 
-def test_a_batch_ends_as_the_same_reports_one_by_one(service, demo):
+def test_reports_near_each_other_in_one_batch_share_an_order_per_category(service, demo):
     reports = []
     for i in range(12):
-        lon, lat = from_wgs84(108.93 + (i % 4) * 2e-5, 34.262, "wgs84")
         reports.append(report(demo, category=("noise", "garbage")[i % 2],
-                              lon=float(lon), lat=float(lat)))
+                              lon=108.93 + (i % 4) * 2e-5, lat=34.262))
     with service.db.unit_of_work() as uow:
         together = write_reports(uow, [pending(service, d) for d in reports])
     with service.db.read() as uow:

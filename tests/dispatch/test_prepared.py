@@ -24,7 +24,7 @@ def event(**extra):
 
 def test_rows_written_and_read_match_sqlalchemy(database):
     with database.unit_of_work() as uow:
-        new_id = uow.scalar(INSERT_EVENT, event())
+        new_id = INSERT_EVENT.scalar(uow.connection, event())
     with database.read() as uow:
         ours = uow.rows(SELECT_EVENT, {"id": new_id})
         theirs = uow.execute(select(t.outbox).where(t.outbox.c.id == new_id)).one()
@@ -36,16 +36,16 @@ def test_rows_written_and_read_match_sqlalchemy(database):
 
 def test_values_fixed_in_the_statement_and_aware_times_in_parameters(database):
     with database.unit_of_work() as uow:
-        uow.scalar(INSERT_EVENT, event())
-        uow.scalar(INSERT_EVENT, event(event="overdue"))
-        assert uow.scalar(COUNT_SINCE, {"since": AT}) == 1
-        assert uow.scalar(COUNT_SINCE, {"since": AT + timedelta(microseconds=1)}) == 0
+        INSERT_EVENT.scalar(uow.connection, event())
+        INSERT_EVENT.scalar(uow.connection, event(event="overdue"))
+        assert COUNT_SINCE.scalar(uow.connection, {"since": AT}) == 1
+        assert COUNT_SINCE.scalar(uow.connection, {"since": AT + timedelta(microseconds=1)}) == 0
 
 
 def test_a_naive_time_is_refused_before_anything_is_written(database):
     with pytest.raises(ValueError, match="naive datetime"):
         with database.unit_of_work() as uow:
-            uow.scalar(INSERT_EVENT, event(created_at=datetime(2026, 11, 30)))
+            INSERT_EVENT.scalar(uow.connection, event(created_at=datetime(2026, 11, 30)))
     with database.read() as uow:
         assert uow.execute(select(func.count()).select_from(t.outbox)).scalar_one() == 0
 

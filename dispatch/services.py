@@ -222,7 +222,7 @@ class Service(BoundaryVersions, People):
         now = self.clock()
         try:
             with self.db.unit_of_work() as uow:
-                order = uow.orders.get(order_id)
+                order = uow.orders.get(order_id, lock=True)
                 if expected_version is not None and expected_version != order.version:
                     raise Conflict(f"work order #{order_id} is at version {order.version}, "
                                    f"not {expected_version}; reload it")
@@ -331,7 +331,7 @@ class Service(BoundaryVersions, People):
     def _on_order(self, order_id, change) -> dict:
         now = self.clock()
         with self.db.unit_of_work() as uow:
-            order = uow.orders.get(order_id)
+            order = uow.orders.get(order_id, lock=True)
             change(order, uow, now)
             uow.orders.save(order)
         self._changed()

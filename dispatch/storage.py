@@ -414,9 +414,10 @@ class OrderRepository:
         self._loaded: dict[int, tuple] = {}  # whistles and meetings as loaded, by order id
 
     def get(self, order_id, lock: bool = False) -> WorkOrder:
-        """The whole order. With ``lock`` its row stays locked until the transaction ends: a
-        change that must not fail half-way (the sweep) then holds every other writer off
-        between this read and its save (on SQLite the writer lock already does)."""
+        """The whole order. With ``lock`` its row stays locked until the transaction ends: the
+        change then holds every other writer off between this read and its save, and waits
+        for one in progress instead of failing on its save (on SQLite the writer lock already
+        does both)."""
         return self._load(self._row(order_id, SELECT_ORDER_LOCKED if lock else SELECT_ORDER))
 
     def head(self, order_id) -> WorkOrder:

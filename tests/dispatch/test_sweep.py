@@ -93,6 +93,43 @@ def test_an_action_meanwhile_neither_stops_the_sweep_nor_is_lost(service, demo, 
     assert order["version"] == 3
 
 
+def test_an_action_waits_for_a_change_in_progress_instead_of_conflicting(service, demo,
+                                                                      clock):
+    """A person accepting an order while a sweep holds it waits for the sweep's commit and
+    then accepts the order as the sweep left it: no Conflict to retry."""
+    order_id = service.submit_report(report(demo))["work_order_id"]
+    clock.advance(minutes=31)  # the respond deadline has passed
+    holding, release, answers = threading.Event(), threading.Event(), []
+
+    def sweep_holding_the_order():
+        with service.db.unit_of_work() as uow:
+            order = uow.orders.get(order_id, lock=True)
+            assert order.check_deadlines(clock())
+            uow.orders.save(order)
+            holding.set()
+            release.wait(30)
+
+    def accept():
+        try:
+            answers.append(service.act(order_id, "accept", WORKER))
+        except Exception as exc:  # inspected below
+            answers.append(exc)
+
+    sweeper, person = (threading.Thread(target=sweep_holding_the_order),
+                       threading.Thread(target=accept))
+    sweeper.start()
+    assert holding.wait(30)
+    person.start()
+    person.join(timeout=1.0)
+    assert person.is_alive() and not answers  # waiting, not failed
+    release.set()
+    sweeper.join(timeout=30)
+    person.join(timeout=30)
+    assert not isinstance(answers[0], Exception), answers
+    assert answers[0]["state"] == "accepted" and answers[0]["version"] == 3
+    assert [a["action"] for a in answers[0]["audit"]] == ["dispatch", "overdue", "accept"]
+
+
 def test_two_sweeps_and_people_racing_mark_each_deadline_once(service, demo, clock):
     ids = [service.submit_report(report(demo, 60 * i + 10))["work_order_id"]
            for i in range(ORDERS)]

@@ -6,8 +6,10 @@ and on PostgreSQL + PostGIS (a fresh database, ``--database``, on the server of
 (:mod:`web.serving`: waitress, THREADS threads in each of ``--workers`` processes) and loaded
 for ``--seconds`` by CONNECTIONS keep-alive connections, each posting its next report as soon as
 the last is answered. Printed for each: acknowledged requests per second, p50 and p99 latency,
-failures (by status), and whether every acknowledged report is in the database; the last line
-is ``ingest_ratio=<ours/echo>`` (the lower of the two databases).
+failures (by status), the server's CPU time per request (its processes, not the database's)
+and how busy the machine was, and whether every acknowledged report is in the database; the
+last line is ``ingest_ratio=<ours/echo>`` (the lower of the two databases). When the machine
+is near 100 % busy, CPU per request is what decides throughput.
 
     python benchmarks/bench_http.py [--seconds 20] [--connections 32] [--workers 2]
                                     [--database gridline_bench]
@@ -160,17 +162,47 @@ def load(port, path, seconds, connections, kind, points) -> list[tuple[float, in
     return results
 
 
-def summary(name, results, seconds) -> dict:
+def process_cpu(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its children (the server's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    total = 0
+    for child in pids:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(idle, all) CPU ticks of the whole machine so far."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def measured_load(server, port, path, seconds, connections, kind, points):
+    """:func:`load`, and what it cost: the server's CPU per request and how busy the machine
+    was (the load generator shares it)."""
+    cpu, (idle, ticks) = process_cpu(server.pid), machine_ticks()
+    results = load(port, path, seconds, connections, kind, points)
+    cpu, (idle2, ticks2) = process_cpu(server.pid) - cpu, machine_ticks()
+    return results, {"cpu_ms": 1000 * cpu / max(len(results), 1),
+                     "busy": 1 - (idle2 - idle) / max(ticks2 - ticks, 1)}
+
+
+def summary(name, results, seconds, usage) -> dict:
     latencies = sorted(r[0] for r in results)
     ok = [r for r in results if r[1] in (200, 201)]
     figures = {"name": name, "requests": len(results), "acknowledged": len(ok),
                "failed": len(results) - len(ok), "rps": len(ok) / seconds,
                "p50_ms": 1000 * latencies[len(latencies) // 2],
-               "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+               "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+               **usage}
     failures = Counter(r[1] for r in results if r[1] not in (200, 201))
     print(f"{name:22} {figures['rps']:8.1f} req/s   p50 {figures['p50_ms']:7.1f} ms   "
           f"p99 {figures['p99_ms']:7.1f} ms   failed {figures['failed']}"
           + "".join(f", {n} × {'no answer' if s == 0 else s}" for s, n in failures.items()))
+    print(f"{'':22} server CPU {usage['cpu_ms']:.2f} ms per request, machine "
+          f"{100 * usage['busy']:.0f} % busy")
     return figures
 
 
@@ -222,11 +254,12 @@ def run_backend(name, database_url, seconds, connections, workers, points) -> di
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz")
-        results = load(port, "/api/v1/reports", seconds, connections, name, points)
+        results, usage = measured_load(server, port, "/api/v1/reports", seconds, connections,
+                                       name, points)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    figures = summary(f"gridline ({name})", results, seconds)
+    figures = summary(f"gridline ({name})", results, seconds, usage)
     stored = stored_reports(database_url)
     figures["all_stored"] = stored >= figures["acknowledged"]
     print(f"{'':22} acknowledged {figures['acknowledged']}, in the database {stored}")
@@ -240,11 +273,12 @@ def run_echo(seconds, connections, workers, points) -> dict:
                               stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{port}/echo")
-        results = load(port, "/echo", seconds, connections, "echo", points)
+        results, usage = measured_load(server, port, "/echo", seconds, connections, "echo",
+                                       points)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return summary("echo (Flask+waitress)", results, seconds)
+    return summary("echo (Flask+waitress)", results, seconds, usage)
 
 
 def main():

@@ -90,6 +90,7 @@ class Service(BoundaryVersions, People):
         # Which version is active is looked up at most every ``active_ttl`` seconds.
         self.active_ttl = active_ttl
         self._active: tuple[int, float] | None = None
+        self._looking_up = threading.Lock()
         # Notifications go out right after each change, or from a background worker.
         self.deliver_inline = True
         # One round at a time in this process; claims keep other processes' rounds apart.

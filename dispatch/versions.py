@@ -95,19 +95,29 @@ class BoundaryVersions:
         cached = self._active
         if cached is not None and time.monotonic() - cached[1] < self.active_ttl:
             return cached[0], self.resolver(cached[0])
-        with self.db.read() as uow:
-            version = uow.execute(select(t.boundary_versions.c.id).where(
-                t.boundary_versions.c.active)).scalar()
-        if version is None:
-            self._active = None
-            raise InputError("no boundary version is active: run gridline import-boundaries "
-                             "--activate", field="boundaries")
-        resolver = self.resolver(version)
-        self._active = (version, time.monotonic())
+        # One thread looks the active version up again; the others go on with the one they
+        # know meanwhile, rather than all querying at once (and opening a connection each).
+        if not self._looking_up.acquire(blocking=cached is None):
+            return cached[0], self.resolver(cached[0])
+        try:
+            with self.db.read() as uow:
+                version = uow.execute(select(t.boundary_versions.c.id).where(
+                    t.boundary_versions.c.active)).scalar()
+            if version is None:
+                self._active = None
+                raise InputError("no boundary version is active: run gridline "
+                                 "import-boundaries --activate", field="boundaries")
+            resolver = self.resolver(version)
+            self._active = (version, time.monotonic())
+        finally:
+            self._looking_up.release()
         return version, resolver
 
     def resolver(self, version: int) -> Resolver:
         """The resolver of a version that no longer changes (a draft's is built on demand)."""
+        known = self._resolvers.get(version)  # built once, then read without the lock
+        if known is not None:
+            return known
         with self._resolver_lock:
             if version in self._resolvers:
                 return self._resolvers[version]

@@ -1,9 +1,12 @@
 """Boundary versions keep history; orders are listed by bbox and filters on both databases."""
 
+import threading
+import time
+
 import geopandas as gpd
 import pytest
 import shapely
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from dispatch import schema as t
 from dispatch.errors import InputError, NotFound
@@ -98,3 +101,38 @@ def test_departments_are_seeded_from_the_catalogue_and_editable(service):
         service.update_department("nasa", contact="x")
     with pytest.raises(InputError):
         service.update_department("chengguan")
+
+
+def test_once_the_active_version_is_due_for_a_look_one_thread_looks_it_up(service):
+    """Threads arriving while the lookup runs go on with the version they know instead of
+    each querying (and opening a connection) at once."""
+    version, resolver = service.active_resolver()
+    service._active = (version, time.monotonic() - 3600)  # due for a look
+    looking, go_on, lookups = threading.Event(), threading.Event(), []
+
+    def slow_lookup(_conn, _cursor, statement, *_):
+        if "boundary_versions" in statement and "active" in statement:
+            lookups.append(statement)
+            looking.set()
+            assert go_on.wait(30)
+
+    event.listen(service.db.engine, "before_cursor_execute", slow_lookup)
+    try:
+        first = threading.Thread(target=service.active_resolver)
+        first.start()
+        assert looking.wait(30)
+        answers = []
+        others = [threading.Thread(target=lambda: answers.append(service.active_resolver()))
+                  for _ in range(8)]
+        for thread in others:
+            thread.start()
+        for thread in others:
+            thread.join(timeout=30)
+        assert answers == [(version, resolver)] * 8  # answered while the lookup still waits
+        go_on.set()
+        first.join(timeout=30)
+    finally:
+        go_on.set()
+        event.remove(service.db.engine, "before_cursor_execute", slow_lookup)
+    assert len(lookups) == 1
+    assert time.monotonic() - service._active[1] < 60  # looked up afresh

@@ -9,7 +9,8 @@ the last is answered. Printed for each: acknowledged requests per second, p50 an
 failures (by status), the server's CPU time per request (its processes, not the database's)
 and how busy the machine was, and whether every acknowledged report is in the database; the
 last line is ``ingest_ratio=<ours/echo>`` (the lower of the two databases). When the machine
-is near 100 % busy, CPU per request is what decides throughput.
+is near 100 % busy, CPU per request is what decides throughput. gridline runs with
+``GRIDLINE_LOG_LEVEL=WARNING``: like the echo, it writes no line per request.
 
     python benchmarks/bench_http.py [--seconds 20] [--connections 32] [--workers 2]
                                     [--database gridline_bench]
@@ -247,7 +248,8 @@ def run_backend(name, database_url, seconds, connections, workers, points) -> di
     database_url = database_url or f"sqlite:///{instance}/gridline.db"
     port = free_port()
     env = {**os.environ, "GRIDLINE_INSTANCE": instance, "GRIDLINE_DATABASE_URL": database_url,
-           "GRIDLINE_REPORT_RATE_LIMIT": "100000000 per minute"}
+           "GRIDLINE_REPORT_RATE_LIMIT": "100000000 per minute",
+           "GRIDLINE_LOG_LEVEL": "WARNING"}  # no access log lines, as the echo writes none
     server = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port),
                                "--threads", str(THREADS), "--workers", str(workers)],
                               env=env, cwd=ROOT,

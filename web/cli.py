@@ -38,7 +38,10 @@ def _app(config: dict | None = None):
               help="Worker processes sharing the port (one per core uses every core).")
 @reports_errors
 def serve_command(host, port, threads, workers):
-    """Serve the web service with waitress (a fresh install serves the demo district)."""
+    """Serve the web service with waitress (a fresh install serves the demo district). Each
+    request and notification is logged to stderr as a JSON line (GRIDLINE_LOG_LEVEL, default
+    INFO)."""
+    from web.logs import log_to_stderr
     from web.serving import serve
 
     if workers == 1:
@@ -49,6 +52,7 @@ def serve_command(host, port, threads, workers):
         app = _app({"DELIVERY_WORKER": False, "GROUP_COMMIT": False})
         _set_up(app)
         app.extensions["gridline"].db.dispose()
+    log_to_stderr(app.config.get("LOG_LEVEL", "INFO"))  # forked workers inherit it
     click.echo(f"gridline serving on http://{host}:{port}/ (Open311 at /open311/v2/, OGC API "
                "at /ogc/, point lookup at /point/4326/LON,LAT)")
     serve((lambda _number: app) if workers == 1 else _worker_app, host, port, threads, workers,

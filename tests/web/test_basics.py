@@ -1,6 +1,8 @@
 """Health, point lookup, the error shape, request ids and the OpenAPI document."""
 
+import json
 import logging
+import sys
 
 import pytest
 from openapi_spec_validator import validate
@@ -74,6 +76,24 @@ def test_every_request_is_logged_as_json_with_its_id(client, caplog):
     with caplog.at_level(logging.INFO, logger="gridline.http"):
         client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert '"request_id": "abc123"' in caplog.text and '"status": 200' in caplog.text
+
+
+def test_log_records_that_are_not_json_are_written_as_json():
+    from web.logs import JsonLines
+
+    formatter = JsonLines()
+    try:
+        raise RuntimeError("webhook down")
+    except RuntimeError:
+        failed = logging.LogRecord("gridline.notify", logging.ERROR, __file__, 1,
+                                   "delivery failed after %d tries", (3,), sys.exc_info())
+    line = json.loads(formatter.format(failed))
+    assert line["level"] == "ERROR" and line["logger"] == "gridline.notify"
+    assert line["message"] == "delivery failed after 3 tries"
+    assert "RuntimeError: webhook down" in line["error"]
+    request = logging.LogRecord("gridline.http", logging.INFO, __file__, 1,
+                                '{"request_id": "r1"}', None, None)
+    assert formatter.format(request) == '{"request_id": "r1"}'  # JSON already: as it is
 
 
 def test_oversized_bodies_are_refused(app, client):

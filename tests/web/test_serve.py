@@ -1,5 +1,6 @@
 """``gridline serve`` on a fresh install: waitress serves the demo district with no set-up."""
 
+import json
 import os
 import shutil
 import socket
@@ -40,13 +41,19 @@ def test_the_readme_main_command_serves_the_demo_district(tmp_path):
             except requests.ConnectionError:
                 time.sleep(0.3)
         assert ready is not None and ready.status_code == 200, "the server did not start"
-        answer = requests.get(f"{base}/point/4326/108.93,34.26", timeout=10)
+        answer = requests.get(f"{base}/point/4326/108.93,34.26", timeout=10,
+                              headers={"X-Request-ID": "served-1"})
         assert answer.status_code == 200 and answer.json()["grid"]["code"].startswith("610104")
         assert answer.headers["Server"] == "gridline"
         assert requests.get(f"{base}/open311/v2/services.json", timeout=10).json()
     finally:
         server.terminate()
-        server.communicate(timeout=30)  # also closes the pipe
+        _, log = server.communicate(timeout=30)  # also closes the pipe
+    # Every request is logged on stderr as one JSON line; so is anything else logged.
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    [served] = [line for line in lines if line.get("request_id") == "served-1"]
+    assert served["path"] == "/point/4326/108.93,34.26" and served["status"] == 200
+    assert any(line.get("path") == "/open311/v2/services.json" for line in lines)
     assert (tmp_path / "instance" / "gridline.db").exists()
     assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o077 == 0
 
@@ -111,3 +118,14 @@ def wait_until_ready(base: str, server) -> None:
             pass
         time.sleep(0.3)
     raise AssertionError("the server did not start")
+
+
+def test_a_log_level_that_does_not_exist_is_refused(tmp_path):
+    env = {**os.environ, "GRIDLINE_INSTANCE": str(tmp_path / "instance"),
+           "GRIDLINE_LOG_LEVEL": "chatty"}
+    env.pop("GRIDLINE_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-m", "web.cli", "serve", "--port",
+                           str(free_port())], env=env, cwd=PROJECT, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 2
+    assert "GRIDLINE_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR" in done.stderr

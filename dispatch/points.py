@@ -179,9 +179,15 @@ class Points:
                  community_code=row.community_code)
 
     def check_in(self, user_id: int, activity: str, hours, community_code: str,
-                 actor) -> dict:
+                 actor, idempotency_key: str | None = None) -> dict:
         """A community worker checks in ``hours`` of a volunteer ``activity`` (half hours
-        count): the volunteer earns ``activity_per_hour`` for each hour."""
+        count): the volunteer earns ``activity_per_hour`` for each hour.
+
+        A check-in sent again with the same ``idempotency_key`` (a retry over a bad network)
+        is answered with the entry of the first and earns nothing more; the key used for a
+        different check-in is a :class:`Conflict`."""
+        if idempotency_key is not None:
+            idempotency_key = f"check-in:{text_field(idempotency_key, 'idempotency_key', 100)}"
         activity = text_field(activity, "activity")
         community_code = known_place(self.service, community_code, "community_code")
         if isinstance(hours, bool) or not isinstance(hours, int | float) or hours != hours:
@@ -190,10 +196,20 @@ class Points:
             raise InputError(f"hours must be a whole or half number from 0.5 to "
                              f"{self.rules.max_activity_hours}", field="hours")
         amount = int(hours * self.rules.activity_per_hour + 0.5)  # halves round up
+        note = f"{activity}, {hours:g} h"
         with self.db.unit_of_work() as uow:
             check_user(uow, user_id)
+            if idempotency_key is not None:
+                uow.lock(idempotency_key)  # a retry arriving at once waits for the first
+                earlier = uow.execute(select(t.points_ledger).where(
+                    t.points_ledger.c.key == idempotency_key)).first()
+                if earlier is not None:
+                    if (earlier.user_id, earlier.amount, earlier.note, earlier.community_code) \
+                            != (user_id, amount, note, community_code):
+                        raise Conflict("this idempotency_key was used for another check-in")
+                    return _entry(earlier)
             return post(uow, user_id, amount, "activity", actor, self.service.clock(),
-                        note=f"{activity}, {hours:g} h", ref=f"activity:{activity[:50]}",
+                        note=note, ref=f"activity:{activity[:50]}", key=idempotency_key,
                         community_code=community_code)
 
     def adjust(self, user_id: int, amount, reason: str, actor,

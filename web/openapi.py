@@ -218,9 +218,11 @@ PARTICIPATION = {
         [_param("user_id", "path", "integer"), _param("limit", kind="integer")], secure=True,
         errors=(400, 404))},
     "/api/v1/points/activities": {"post": _op(
-        "check in a volunteer's activity (community workers)", ok_status="201",
+        "check in a volunteer's activity (community workers); sent again with the same "
+        "idempotency_key, the first entry is answered and nothing more is earned",
+        ok_status="201",
         body={"application/json": {"schema": _fields(
-            "user_id", "activity", "hours", "community_code",
+            "user_id", "activity", "hours", "community_code", "idempotency_key",
             required=("user_id", "activity", "hours", "community_code"))}},
         secure=True, errors=ANY_ERROR)},
     "/api/v1/points/adjustments": {"post": _op(

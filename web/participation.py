@@ -74,13 +74,13 @@ def statement(user_id: int):
 
 @bp.post("/api/v1/points/activities")
 def check_in():
-    data = body({"user_id", "activity", "hours", "community_code"})
+    data = body({"user_id", "activity", "hours", "community_code", "idempotency_key"})
     user = community_staff(require_user(), data.get("community_code"))
     if data.get("user_id") == user.id:
         raise Forbidden("a community worker cannot check in their own volunteering")
     return jsonify(points().check_in(data.get("user_id"), data.get("activity"),
                                      data.get("hours"), data.get("community_code"),
-                                     user.actor)), 201
+                                     user.actor, data.get("idempotency_key"))), 201
 
 
 @bp.post("/api/v1/points/adjustments")

@@ -1,6 +1,8 @@
 """Points: earning by verified reports and volunteering, adjustments, reversals, the
 supermarket's reserve → hand over / cancel, the leaderboard — on both databases."""
 
+import threading
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -88,6 +90,43 @@ def test_volunteering_is_checked_in_by_hours(points, person):
     with pytest.raises(NotFound):
         points.check_in(9999, "助老服务", 1, COMMUNITY, WORKER)
     assert points.balance(volunteer.id) == 30
+
+
+def test_a_check_in_sent_again_with_its_key_earns_once(points, person):
+    volunteer, other = person("volunteer"), person("other")
+    first = points.check_in(volunteer.id, "助老服务", 2, COMMUNITY, WORKER, "visit-7")
+    again = points.check_in(volunteer.id, "助老服务", 2, COMMUNITY, WORKER, "visit-7")
+    assert again == first and points.balance(volunteer.id) == 40
+    for changed in ((other.id, "助老服务", 2), (volunteer.id, "助老服务", 3),
+                    (volunteer.id, "清扫", 2)):  # the key of another check-in
+        with pytest.raises(Conflict, match="idempotency_key"):
+            points.check_in(*changed, COMMUNITY, WORKER, "visit-7")
+    for bad in ("", " ", 7, "k" * 101):
+        with pytest.raises(InputError) as caught:
+            points.check_in(volunteer.id, "助老服务", 2, COMMUNITY, WORKER, bad)
+        assert caught.value.field == "idempotency_key"
+    assert points.balance(volunteer.id) == 40 and points.balance(other.id) == 0
+    assert len(points.statement(volunteer.id)["entries"]) == 1
+    # Without a key every check-in counts, as before.
+    points.check_in(volunteer.id, "助老服务", 2, COMMUNITY, WORKER)
+    assert points.balance(volunteer.id) == 80
+
+
+def test_a_check_in_retried_at_once_earns_once(points, person):
+    volunteer = person("volunteer")
+    start, answers = threading.Barrier(4), []
+
+    def send():
+        start.wait()
+        answers.append(points.check_in(volunteer.id, "巡逻", 1, COMMUNITY, WORKER, "patrol-1"))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == 4 and all(a == answers[0] for a in answers)
+    assert points.balance(volunteer.id) == 20
 
 
 @pytest.mark.parametrize("amount", [-5.5, 2.5, "10", None, True, 0, 1001, -1001])

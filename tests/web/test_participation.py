@@ -56,6 +56,19 @@ def test_community_workers_check_in_volunteering(client, people, role, status):
     assert mine(client, people, "reporter")["balance"] == (40 if status == 201 else 0)
 
 
+def test_a_check_in_retried_with_its_key_is_answered_as_the_first(client, people):
+    sent = {"user_id": people["reporter"]["user"].id, "activity": "助老", "hours": 2,
+            "community_code": HOME, "idempotency_key": "app-42"}
+    headers = people["grid_leader"]["headers"]
+    first = client.post("/api/v1/points/activities", headers=headers, json=sent)
+    again = client.post("/api/v1/points/activities", headers=headers, json=sent)
+    assert first.status_code == again.status_code == 201 and again.json == first.json
+    other = client.post("/api/v1/points/activities", headers=headers,
+                        json={**sent, "hours": 3})
+    assert other.status_code == 409
+    assert mine(client, people, "reporter")["balance"] == 40
+
+
 def test_an_unknown_community_is_named(client, people):
     answer = client.post("/api/v1/points/activities", headers=people["admin"]["headers"],
                          json={"user_id": people["reporter"]["user"].id, "activity": "助老",

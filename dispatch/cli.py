@@ -57,11 +57,14 @@ def upgrade_command():
 @click.option("--activate", is_flag=True, help="Make it the active version if it is valid.")
 @click.option("--name", help="A name for the version (default: the file name).")
 @click.option("--crs", help="CRS of the source files, where they need one.")
+@click.option("--metric-crs", help="Projected CRS in metres for distances and areas, kept with "
+              "the version (default: the UTM zone of the grids' centre).")
 @reports_errors
-def import_boundaries_command(source, activate, name, crs):
+def import_boundaries_command(source, activate, name, crs, metric_crs):
     """Store a boundary SOURCE as a new version (inactive unless --activate)."""
     with service() as svc:
-        result = svc.import_boundaries(source, activate=activate, name=name, crs=crs)
+        result = svc.import_boundaries(source, activate=activate, name=name, crs=crs,
+                                       metric_crs=metric_crs)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     if activate and not result["valid"]:
         raise click.ClickException(f"version {result['version']} has {result['errors']} errors "

@@ -160,11 +160,14 @@ class BoundaryVersions:
         cached = self._sets.get(version)
         if cached is not None and cached[0] == key:
             return cached[1]
-        bset = self._load_set(version, row.district_code)
+        bset = self._load_set(version, row.district_code, row.summary.get("metric_crs"))
         self._sets[version] = (key, bset)
         return bset
 
-    def _load_set(self, version: int, district_code: str | None) -> BoundarySet:
+    def _load_set(self, version: int, district_code: str | None,
+                  metric_crs: str | None) -> BoundarySet:
+        """The stored features of ``version``, built again with the metric CRS it was made
+        with (its summary keeps it)."""
         with self.db.read() as uow:
             rows = uow.execute(select(t.boundary_features).where(
                 t.boundary_features.c.version_id == version).order_by(
@@ -182,7 +185,7 @@ class BoundaryVersions:
                 frame[column] = [r.properties.get(column) for r in picked]
             layers[layer] = frame
         return build_boundaries(RawLayers(layers, single_layer=district_code is None),
-                                district_code=district_code)
+                                district_code=district_code, metric_crs=metric_crs)
 
     def _version_row(self, version: int):
         known_id(version, "boundary version")

@@ -24,7 +24,7 @@ import pyproj
 import shapely
 
 from geo.codes import DISTRICT_DIGITS, is_well_formed, number_children, reading_order
-from geo.crs import WGS84, metric_crs_for, parse_crs, parse_metric_crs, transformer
+from geo.crs import WGS84, metric_crs_for, parse_metric_crs, transformer
 from geo.errors import BoundaryError
 from geo.sources import POLYGON_LAYERS, RawLayers, find_column, read_source
 
@@ -75,7 +75,13 @@ class BoundarySet:
         return {"district_code": self.district_code, "streets": len(self.streets),
                 "communities": len(self.communities), "grids": len(self.grids),
                 "stations": len(self.stations), "grid_area_km2": round(area_m2 / 1e6, 3),
-                "metric_crs": parse_crs(self.metric_crs).name}
+                "metric_crs": self.metric_crs_name()}
+
+    def metric_crs_name(self) -> str:
+        """The metric CRS as ``EPSG:n``, or as WKT if it has no EPSG code: text that
+        :func:`geo.crs.parse_metric_crs` reads back, so a stored set is rebuilt with it."""
+        code = self.metric_crs.to_epsg()
+        return f"EPSG:{code}" if code else self.metric_crs.to_wkt()
 
 
 def to_metric(geoms, metric_crs: pyproj.CRS) -> np.ndarray:

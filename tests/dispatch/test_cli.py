@@ -53,6 +53,17 @@ def test_import_keeps_an_invalid_version_inactive(env, tmp_path):
     assert good.exit_code == 0 and json.loads(good.output)["active"] is True
 
 
+def test_import_takes_a_metric_crs_and_refuses_one_in_degrees(env, tmp_path):
+    assert run(env, "db", "upgrade").exit_code == 0
+    source = write_gpkg(tmp_path / "ok.gpkg", toy_layers())
+    chosen = run(env, "import-boundaries", source, "--metric-crs", "EPSG:4545")
+    assert chosen.exit_code == 0 and json.loads(chosen.output)["metric_crs"] == "EPSG:4545"
+    refused = run(env, "import-boundaries", source, "--metric-crs", "EPSG:4326")
+    assert refused.exit_code == 2 and "is not a projected system in metres" in refused.output
+    listed = run(env, "versions", "list")
+    assert listed.exit_code == 0 and len(listed.output.splitlines()) == 1  # nothing stored
+
+
 def test_stats_refuses_bad_options(env):
     assert run(env, "db", "upgrade").exit_code == 0
     assert run(env, "stats", "--by", "planet").exit_code == 2

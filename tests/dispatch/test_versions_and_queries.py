@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 
 from dispatch import schema as t
 from dispatch.errors import InputError, NotFound
-from dispatch.services import Actor
+from dispatch.services import Actor, Service
 from geo.demo import default_source
 from tests.dispatch.helpers import inside, report
 
@@ -136,3 +136,16 @@ def test_once_the_active_version_is_due_for_a_look_one_thread_looks_it_up(servic
         event.remove(service.db.engine, "before_cursor_execute", slow_lookup)
     assert len(lookups) == 1
     assert time.monotonic() - service._active[1] < 60  # looked up afresh
+
+
+def test_a_version_keeps_the_metric_crs_it_was_imported_with(service, seeded, tmp_path):
+    imported = service.import_boundaries(default_source(), metric_crs="EPSG:4545")
+    assert imported["metric_crs"] == "EPSG:4545"
+    # Another process (no caches) builds the stored version again with the same CRS ...
+    fresh = Service(service.db, seeded["catalogue"], tmp_path / "media", clock=service.clock)
+    stored = fresh.boundaries(imported["version"])
+    assert stored.metric_crs.to_epsg() == 4545
+    # ... and so does a draft made from it.
+    draft = fresh.start_draft(imported["version"], Actor("规划", "planner"))["version"]
+    assert fresh.boundaries(draft).metric_crs.to_epsg() == 4545
+    assert fresh.boundaries(1).metric_crs.to_epsg() == 32649  # the seeded one: UTM 49N

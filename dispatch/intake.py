@@ -160,8 +160,14 @@ def _report_row(p: Pending, report_id: int, outcome: str, order: WorkOrder | Non
                reporter_phone=r["reporter_phone"], reporter_role=r["reporter_role"],
                photo=p.photo, idempotency_key=r["idempotency_key"], user_id=p.user_id,
                attributes=r["attributes"], media_url=r["media_url"], created_at=p.at)
-    answer = {"report_id": report_id, "outcome": outcome, "work_order_id": order_id,
-              "status": w.status, "grid_code": w.grid_code, "community_code": w.community_code,
-              "street_code": w.street_code, "station_id": w.station_id, "reason": reason,
-              "boundary_version": p.version}
-    return row, answer
+    return row, report_answer(row)
+
+
+def report_answer(row) -> dict:
+    """What the reporter is told of a stored report (``row``: its columns by name); a retry
+    with the same idempotency key is told the same."""
+    return {"report_id": row["id"], "outcome": row["outcome"],
+            "work_order_id": row["work_order_id"], "status": row["resolve_status"],
+            "grid_code": row["grid_code"], "community_code": row["community_code"],
+            "street_code": row["street_code"], "station_id": row["station_id"],
+            "reason": row["reason"], "boundary_version": row["boundary_version"]}

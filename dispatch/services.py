@@ -26,7 +26,7 @@ from dispatch.checks import MAX_NAME
 from dispatch.checks import check_phone as _phone
 from dispatch.checks import check_text as _text
 from dispatch.errors import Conflict, InputError, NotFound
-from dispatch.intake import Pending, assignee, write_reports
+from dispatch.intake import Pending, assignee, report_answer, write_reports
 from dispatch.model import State, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.people import People
@@ -193,19 +193,11 @@ class Service(BoundaryVersions, People):
         self.group_commit = GroupCommit(self.db, write_reports)
 
     def _by_key(self, key: str) -> dict | None:
+        """The answer given for the report stored under idempotency ``key``, if any."""
         with self.db.read() as uow:
-            rid = uow.execute(select(t.reports.c.id).where(
-                t.reports.c.idempotency_key == key)).scalar()
-        return self._report_answer(rid) if rid is not None else None
-
-    def _report_answer(self, report_id: int) -> dict:
-        with self.db.read() as uow:
-            r = uow.execute(select(t.reports).where(t.reports.c.id == report_id)).one()
-        return {"report_id": r.id, "outcome": r.outcome, "work_order_id": r.work_order_id,
-                "status": r.resolve_status, "grid_code": r.grid_code,
-                "community_code": r.community_code, "street_code": r.street_code,
-                "station_id": r.station_id, "reason": r.reason,
-                "boundary_version": r.boundary_version}
+            row = uow.execute(select(t.reports).where(
+                t.reports.c.idempotency_key == key)).first()
+        return report_answer(row._mapping) if row is not None else None
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -44,15 +44,14 @@ def serve_command(host, port, threads, workers):
     from web.logs import log_to_stderr
     from web.serving import serve
 
-    if workers == 1:
-        app = _app()
-        _set_up(app)
-        app.extensions["gridline"].active_resolver()  # loaded now, not by the first request
-    else:  # set up once, then let each worker build its own app
-        app = _app({"DELIVERY_WORKER": False, "GROUP_COMMIT": False})
-        _set_up(app)
-        app.extensions["gridline"].db.dispose()
+    # With several workers, set up once here; each worker then builds its own app.
+    app = _app() if workers == 1 else _app({"DELIVERY_WORKER": False, "GROUP_COMMIT": False})
     log_to_stderr(app.config.get("LOG_LEVEL", "INFO"))  # forked workers inherit it
+    _set_up(app)
+    if workers == 1:
+        app.extensions["gridline"].active_resolver()  # loaded now, not by the first request
+    else:
+        app.extensions["gridline"].db.dispose()
     click.echo(f"gridline serving on http://{host}:{port}/ (Open311 at /open311/v2/, OGC API "
                "at /ogc/, point lookup at /point/4326/LON,LAT)")
     serve((lambda _number: app) if workers == 1 else _worker_app, host, port, threads, workers,

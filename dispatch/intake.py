@@ -10,24 +10,40 @@ many reports a server takes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import String, bindparam, insert, select
 
 from dispatch import schema as t
 from dispatch.catalogue import Category
 from dispatch.model import WorkOrder
-from dispatch.storage import Prepared, distances_m
+from dispatch.storage import (
+    METRES_PER_DEGREE_LAT,
+    Prepared,
+    distances_m,
+    numbered,
+    numbered_values,
+    search_box,
+)
 from geo.resolver import OUTSIDE, Resolution
 
 INSERT_REPORT = Prepared(insert(t.reports))
 _g, _gg = t.gridworkers.c, t.gridworker_grids.c
 _on_duty = select(_gg.grid_code, _g.id, _g.role).join(
     t.gridworker_grids, _gg.gridworker_id == _g.id).where(_g.on_duty).order_by(_g.id)
-GRID_PEOPLE = _on_duty.where(_gg.grid_code.in_(bindparam("grids", expanding=True)))
 COMMUNITY_LEADER = Prepared(_on_duty.where(_gg.grid_code.like(bindparam("prefix")),
                                            _g.role == "grid_leader").limit(1))
+
+
+@lru_cache(maxsize=64)
+def _grid_people_of(count: int) -> Prepared:
+    """The on-duty people of ``count`` grids, by grid code (see :func:`numbered`)."""
+    return Prepared(_on_duty.where(_gg.grid_code.in_(numbered("grid", count, String()))))
+
+
 # Who a new order goes to, in turn: the grid's gridworker, its mobile gridworker, its grid
 # leader; then a grid leader of the community; else the street's dispatch queue.
 GRID_ROLES = (("gridworker", "gridworker"), ("mobile", "gridworker"),
@@ -50,10 +66,15 @@ class Pending:
 
 def write_reports(uow, batch: list[Pending]) -> list[dict]:
     """Write ``batch`` in the open transaction ``uow``; the answer for each, in order."""
+    with uow.pipeline():
+        return _write_reports(uow, batch)
+
+
+def _write_reports(uow, batch: list[Pending]) -> list[dict]:
     inside = [p for p in batch if p.where.status != OUTSIDE]
-    # Reports of one category and community wait for each other across processes, so that two
-    # reports of the same problem cannot both find no order and both create one.
-    uow.lock_all(f"intake:{p.category.code}:{p.where.community_code}" for p in inside)
+    # Reports that could be of one problem wait for each other across processes, so that two
+    # of them cannot both find no order and both create one.
+    uow.lock_all(key for p in inside for key in _neighbourhood(p))
     stored = uow.orders.open_near([
         (p.category.code, p.where.lon, p.where.lat, p.category.duplicate_radius_m,
          p.at - timedelta(hours=p.category.duplicate_window_hours)) for p in inside])
@@ -67,7 +88,7 @@ def write_reports(uow, batch: list[Pending]) -> list[dict]:
         order.attach_report(*p.actor, p.at)
         order_of[p] = order
     uow.orders.add_many(list(new_orders.values()))
-    uow.orders.save_many(list(joined.values()))
+    uow.orders.save_heads(list(joined.values()))
     report_ids = uow.new_ids(t.reports, len(batch))
     answers, rows = [], []
     for p, report_id in zip(batch, report_ids, strict=True):
@@ -78,6 +99,19 @@ def write_reports(uow, batch: list[Pending]) -> list[dict]:
         answers.append(answer)
     INSERT_REPORT.run(uow.connection, rows)
     return answers
+
+
+def _neighbourhood(p: Pending) -> list[str]:
+    """Lock keys for the cells (of a fixed grid, four times the category's duplicate radius
+    across) that the report's duplicate search box touches. Two reports of a category within
+    its radius of each other always share one, as each lies in the other's box; reports
+    farther apart seldom do, so they do not queue for each other."""
+    radius = max(p.category.duplicate_radius_m, 1.0)
+    cell = 4 * radius / METRES_PER_DEGREE_LAT
+    west, south, east, north = search_box(p.where.lon, p.where.lat, radius)
+    return [f"intake:{p.category.code}:{row}:{column}"
+            for row in range(math.floor(south / cell), math.floor(north / cell) + 1)
+            for column in range(math.floor(west / cell), math.floor(east / cell) + 1)]
 
 
 def _match(inside: list[Pending], stored: list[list[tuple[int, float]]]):
@@ -128,7 +162,7 @@ def _grid_people(uow, grids) -> dict[str, dict[str, int]]:
     grids = sorted(g for g in grids if g)
     people: dict[str, dict[str, int]] = {}
     if grids:
-        for row in uow.execute(GRID_PEOPLE, {"grids": grids}):
+        for row in uow.rows(_grid_people_of(len(grids)), numbered_values("grid", grids)):
             people.setdefault(row.grid_code, {}).setdefault(row.role, row.id)
     return people
 

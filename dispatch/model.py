@@ -136,6 +136,29 @@ def check_meeting(participants, tasks) -> None:
             raise InputError("every task has a task and an owner", field="tasks")
 
 
+def attach_report(order: WorkOrder | OrderHead, actor, role, at) -> None:
+    """A "me too": another report of the same problem joins ``order``."""
+    order.reports += 1
+    order.new_audit.append(AuditEntry(at, actor, role, "attach_report", order.state,
+                                      order.state, f"report {order.reports} attached"))
+
+
+@dataclass
+class OrderHead:
+    """What a "me too" changes of a stored order, and all it needs to read: loading and
+    writing back the whole order for it would cost many times as much, and intake under
+    load is mostly "me too" reports."""
+
+    id: int
+    state: State
+    version: int
+    reports: int
+    new_audit: list[AuditEntry] = field(default_factory=list)
+
+    def attach_report(self, actor, role, at):
+        attach_report(self, actor, role, at)
+
+
 @dataclass
 class WorkOrder:
     category: str
@@ -256,10 +279,7 @@ class WorkOrder:
                     department=self.department, grid_code=self.grid_code)
 
     def attach_report(self, actor, role, at):
-        """A "me too": another report of the same problem joins this order."""
-        self.reports += 1
-        self.new_audit.append(AuditEntry(at, actor, role, "attach_report", self.state,
-                                         self.state, f"report {self.reports} attached"))
+        attach_report(self, actor, role, at)
 
     # --- whistle and meetings -------------------------------------------------------------
 

@@ -12,6 +12,7 @@ orders carry a version number: saving an order that someone else saved first rai
 from __future__ import annotations
 
 import copy
+import math
 import os
 import threading
 import time
@@ -19,7 +20,6 @@ from collections import namedtuple
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import lru_cache
-from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,16 @@ except ImportError:  # Windows: there only the threads of one process queue
 
 from dispatch import schema as t
 from dispatch.errors import Conflict, NotFound
-from dispatch.model import FINAL, AuditEntry, Meeting, State, Summons, Whistle, WorkOrder
+from dispatch.model import (
+    FINAL,
+    AuditEntry,
+    Meeting,
+    OrderHead,
+    State,
+    Summons,
+    Whistle,
+    WorkOrder,
+)
 from dispatch.outbox import OutboxRepository
 from dispatch.schema import UTCDateTime
 
@@ -265,13 +274,8 @@ class Prepared:
                 cursor.executemany(form[0], [self._params(form, p) for p in params])
             else:
                 cursor.execute(form[0], self._params(form, params))
-        except dialect.loaded_dbapi.Error as exc:  # raised as SQLAlchemy would raise it
-            disconnected = dialect.is_disconnect(exc, connection.connection.dbapi_connection,
-                                                 cursor)
-            if disconnected:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(form[0], params, exc, dialect.loaded_dbapi.Error,
-                                      connection_invalidated=disconnected) from exc
+        except dialect.loaded_dbapi.Error as exc:
+            raise _sqlalchemy_error(connection, exc, form[0], params, cursor) from exc
         return cursor
 
     def rows(self, connection: Connection, params: dict) -> list:
@@ -314,6 +318,33 @@ def _largest_id(table) -> Prepared:
     return Prepared(select(func.coalesce(func.max(table.c.id), 0)))
 
 
+@contextmanager
+def pipeline(connection: Connection, is_postgres: bool):
+    """On PostgreSQL, statements whose results are not read yet leave together (pipeline
+    mode): a batch of statements then waits for a few round trips instead of one each. When
+    the block ends, every result is in; a block inside another waits for the statements run
+    inside it (for a row count, say)."""
+    if not is_postgres:
+        yield
+        return
+    try:
+        with connection.connection.dbapi_connection.pipeline():
+            yield
+    except connection.dialect.loaded_dbapi.Error as exc:  # a statement's, known only now
+        raise _sqlalchemy_error(connection, exc, None, None) from exc
+
+
+def _sqlalchemy_error(connection: Connection, exc, statement, params, cursor=None):
+    """The driver's error ``exc`` as SQLAlchemy would raise it (an ``IntegrityError`` for a
+    unique key, say); a lost connection is dropped from the pool."""
+    dialect = connection.dialect
+    disconnected = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
+    if disconnected:
+        connection.invalidate(exc)
+    return DBAPIError.instance(statement, params, exc, dialect.loaded_dbapi.Error,
+                               connection_invalidated=disconnected)
+
+
 class UnitOfWork:
     """Repositories sharing one open transaction."""
 
@@ -344,6 +375,9 @@ class UnitOfWork:
     def new_ids(self, table, count: int) -> list[int]:
         return new_ids(self.connection, self.is_postgres, table, count)
 
+    def pipeline(self):
+        return pipeline(self.connection, self.is_postgres)
+
 
 ORDER_FIELDS = ("category", "state", "version", "lon", "lat", "boundary_version", "grid_code",
                 "community_code", "street_code", "department", "assignee_id", "queue",
@@ -360,8 +394,6 @@ LOCK_ALL = Prepared(text("SELECT pg_advisory_xact_lock(hashtext(k)) FROM "
 _select_order = select(t.work_orders).where(_o.id == bindparam("id"))
 SELECT_ORDER = Prepared(_select_order)
 SELECT_ORDER_LOCKED = Prepared(_select_order.with_for_update())
-SELECT_ORDERS_LOCKED = (select(t.work_orders).where(_o.id.in_(bindparam("ids", expanding=True)))
-                        .order_by(_o.id).with_for_update())
 INSERT_ORDER = Prepared(insert(t.work_orders))
 UPDATE_ORDER = Prepared(update(t.work_orders).where(_o.id == bindparam("_id"),
                                                     _o.version == bindparam("_version")))
@@ -369,6 +401,25 @@ INSERT_AUDIT = Prepared(insert(t.audit))
 INSERT_OUTBOX = Prepared(insert(t.outbox))
 # The final states written into the SQL: a list of parameters would be rendered anew each time.
 _still_open = _o.state.not_in([literal_column(f"'{s}'") for s in sorted(FINAL)])
+
+
+def numbered(name: str, count: int, type_) -> list:
+    """``count`` parameters ``name0``, ``name1`` ...: a list of values for an IN that is
+    compiled once per length (SQLAlchemy's expanding IN is compiled anew for each execution,
+    and cannot be run as a :class:`Prepared`)."""
+    return [bindparam(f"{name}{i}", type_=type_) for i in range(count)]
+
+
+def numbered_values(name: str, values) -> dict:
+    """The parameters of :func:`numbered` for ``values``."""
+    return {f"{name}{i}": value for i, value in enumerate(values)}
+
+
+@lru_cache(maxsize=256)
+def _heads(count: int) -> Prepared:
+    """The heads of ``count`` orders, their rows locked."""
+    return Prepared(select(_o.id, _o.state, _o.version, _o.reports).where(
+        _o.id.in_(numbered("id", count, Integer()))).order_by(_o.id).with_for_update())
 
 
 @lru_cache(maxsize=256)
@@ -392,10 +443,20 @@ _BOX = (("i", Integer()), ("category", String()), ("since", UTCDateTime()), ("we
         ("south", Float()), ("east", Float()), ("north", Float()))
 
 
-def distances_m(lon: float, lat: float, lons, lats) -> np.ndarray:
-    """Geodesic distances in metres (WGS84 ellipsoid) from one point to many."""
-    lons, lats = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
-    _, _, dist = GEOD.inv(np.full(len(lons), lon), np.full(len(lons), lat), lons, lats)
+def search_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(west, south, east, north) in degrees: a box holding every point within ``radius_m``
+    metres of (lon, lat), a little larger than needed (it takes a degree at its shortest)."""
+    dlat = radius_m / METRES_PER_DEGREE_LAT
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
+
+
+def distances_m(lon, lat, lons, lats) -> np.ndarray:
+    """Geodesic distances in metres (WGS84 ellipsoid) from one point (or each of as many
+    points) to many."""
+    lon, lat, lons, lats = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                                 for v in (lon, lat, lons, lats)))
+    _, _, dist = GEOD.inv(lon, lat, lons, lats)
     return dist
 
 
@@ -420,18 +481,15 @@ class OrderRepository:
         does both)."""
         return self._load(self._row(order_id, SELECT_ORDER_LOCKED if lock else SELECT_ORDER))
 
-    def head(self, order_id) -> WorkOrder:
-        """The order without its whistles and meetings, for a change that touches neither (a
-        "me too" report): saving it leaves the stored ones as they are. Its row stays locked
-        until the transaction ends, so concurrent changes queue instead of conflicting."""
-        return self._order(self._row(order_id, SELECT_ORDER_LOCKED))
-
-    def heads(self, order_ids) -> dict[int, WorkOrder]:
-        """:meth:`head` of several orders in one statement, by id (unknown ids are missing)."""
-        if not order_ids:
+    def heads(self, order_ids) -> dict[int, OrderHead]:
+        """The heads of several orders in one statement, by id (unknown ids are missing). Their
+        rows stay locked until the transaction ends, so concurrent changes queue instead of
+        conflicting."""
+        ids = sorted(set(order_ids))
+        if not ids:
             return {}
-        rows = self.c.execute(SELECT_ORDERS_LOCKED, {"ids": sorted(set(order_ids))})
-        return {row.id: self._order(row) for row in rows}
+        rows = _heads(len(ids)).rows(self.c, numbered_values("id", ids))
+        return {r.id: OrderHead(r.id, State(r.state), r.version, r.reports) for r in rows}
 
     def _row(self, order_id, statement=SELECT_ORDER):
         known_id(order_id, "work order")
@@ -462,17 +520,31 @@ class OrderRepository:
         """Write changed orders; :class:`Conflict` if any one's version moved on meanwhile."""
         if not orders:
             return orders
-        done = UPDATE_ORDER.run(self.c, [
-            {**_order_values(order), "version": order.version + 1, "_id": order.id,
-             "_version": order.version} for order in orders])
+        self._update(orders, [_order_values(order) for order in orders])
+        self._write_children(orders)
+        return orders
+
+    def save_heads(self, heads: list[OrderHead]) -> None:
+        """Write the report counts of "me too" orders, and their audit entries."""
+        if not heads:
+            return
+        self._update(heads, [{"reports": head.reports} for head in heads])
+        self._write_audit(heads)
+
+    def _update(self, orders: list[WorkOrder | OrderHead], values: list[dict]) -> None:
+        """Write ``values`` into each order's row, one version on; :class:`Conflict` if any
+        one's version moved on meanwhile."""
+        with pipeline(self.c, self.is_postgres):  # the row count, now
+            done = UPDATE_ORDER.run(self.c, [
+                {**changed, "version": order.version + 1, "_id": order.id,
+                 "_version": order.version}
+                for order, changed in zip(orders, values, strict=True)])
         if done.rowcount != len(orders):
             ids = ", ".join(f"#{order.id}" for order in orders)
             raise Conflict(f"work order {ids} was changed by someone else; reload it and try "
                            "again")
         for order in orders:
             order.version += 1
-        self._write_children(orders)
-        return orders
 
     def audit(self, order_id) -> list[AuditEntry]:
         rows = self.c.execute(select(t.audit).where(t.audit.c.work_order_id == order_id)
@@ -490,19 +562,20 @@ class OrderRepository:
             return []
         params = {}
         for i, (category, lon, lat, radius_m, since) in enumerate(places):
-            dlat = radius_m / METRES_PER_DEGREE_LAT
-            dlon = dlat / max(np.cos(np.radians(lat)), 1e-6)
+            west, south, east, north = search_box(lon, lat, radius_m)
             params.update({f"i{i}": i, f"category{i}": category, f"since{i}": since,
-                           f"west{i}": lon - dlon, f"south{i}": lat - dlat,
-                           f"east{i}": lon + dlon, f"north{i}": lat + dlat})
+                           f"west{i}": west, f"south{i}": south, f"east{i}": east,
+                           f"north{i}": north})
         rows = _open_near(len(places), self.is_postgres).rows(self.c, params)
         found: list[list[tuple[int, float]]] = [[] for _ in places]
-        for i, group in groupby(rows, key=lambda r: r.i):
-            group = list(group)
-            _, lon, lat, radius_m, _ = places[i]
-            dist = distances_m(lon, lat, [r.lon for r in group], [r.lat for r in group])
-            found[i] = sorted(((r.id, float(d)) for r, d in zip(group, dist, strict=True)
-                               if d <= radius_m), key=lambda pair: pair[1])
+        if rows:  # every candidate's distance in one call
+            dist = distances_m([places[r.i][1] for r in rows], [places[r.i][2] for r in rows],
+                               [r.lon for r in rows], [r.lat for r in rows])
+            for r, d in zip(rows, dist.tolist(), strict=True):
+                if d <= places[r.i][3]:
+                    found[r.i].append((r.id, d))
+        for candidates in found:
+            candidates.sort(key=lambda pair: pair[1])
         return found
 
     def search(self, *, bbox=None, states=None, category=None, street_code=None,
@@ -579,11 +652,7 @@ class OrderRepository:
         """Audit entries and events are appended, all orders' in one statement each;
         whistles and meetings, when they changed, are rewritten whole (safe: the version check
         above admits one writer per order)."""
-        INSERT_AUDIT.run(self.c, [
-            {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
-             "action": a.action, "from_state": a.from_state and str(a.from_state),
-             "to_state": a.to_state and str(a.to_state), "note": a.note}
-            for order in orders for a in order.new_audit])
+        self._write_audit(orders)
         INSERT_OUTBOX.run(self.c, [
             {"event": e.name, "work_order_id": order.id, "created_at": e.at,
              "next_attempt_at": e.at, "attempts": 0,
@@ -591,9 +660,17 @@ class OrderRepository:
                          **e.data}}
             for order in orders for e in order.events])
         for order in orders:
-            order.new_audit.clear()
             order.events.clear()
             self._write_parts(order)
+
+    def _write_audit(self, orders: list[WorkOrder | OrderHead]) -> None:
+        INSERT_AUDIT.run(self.c, [
+            {"work_order_id": order.id, "at": a.at, "actor": a.actor, "role": a.role,
+             "action": a.action, "from_state": a.from_state and str(a.from_state),
+             "to_state": a.to_state and str(a.to_state), "note": a.note}
+            for order in orders for a in order.new_audit])
+        for order in orders:
+            order.new_audit.clear()
 
     def _write_parts(self, order: WorkOrder) -> None:
         before = self._loaded.get(order.id, ([], []))

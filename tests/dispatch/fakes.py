@@ -1,7 +1,7 @@
 """An in-memory stand-in for :class:`dispatch.storage.Database`, to run the service's handlers
 with no database at all.
 
-Its unit of work has the same repositories as the real one: ``orders`` (get, head, add, save
+Its unit of work has the same repositories as the real one: ``orders`` (get, add, save
 with the version check, audit, due_for_sweep) and ``outbox`` (claim and finish). Changes to
 orders take effect when the unit of work ends without an error, as a commit would. Two
 handlers reach past the repositories, and the fake answers just those queries: assignment
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from dispatch import schema as t
 from dispatch.errors import Conflict, NotFound
-from dispatch.intake import COMMUNITY_LEADER, GRID_PEOPLE
+from dispatch.intake import COMMUNITY_LEADER, _grid_people_of
 from dispatch.model import WorkOrder
 
 Person = namedtuple("Person", "grid_code id role")
@@ -60,12 +60,13 @@ class FakeUnitOfWork:
             prefix = params["prefix"].rstrip("%")
             return [Person(grid, i, role) for i, role, grid in sorted(self.db.roster)
                     if grid.startswith(prefix) and role == "grid_leader"][:1]
+        grids = [v for k, v in params.items() if k.startswith("grid")]
+        if prepared is _grid_people_of(len(grids)):
+            return [Person(grid, i, role) for i, role, grid in sorted(self.db.roster)
+                    if grid in grids]
         raise NotImplementedError(f"the fake database runs no SQL: {prepared.statement}")
 
     def execute(self, statement, *args):
-        if statement is GRID_PEOPLE:
-            return Result(Person(grid, i, role) for i, role, grid in sorted(self.db.roster)
-                          if grid in args[0]["grids"])
         froms = getattr(statement, "get_final_froms", lambda: [])()
         if len(froms) == 1 and froms[0] is t.reports and statement.is_select:
             return Result([])  # an order's reports: the fake keeps none
@@ -91,8 +92,6 @@ class FakeOrders:
         if order is None:
             raise NotFound(f"no work order #{order_id}")
         return copy.deepcopy(order)
-
-    head = get
 
     def add(self, order: WorkOrder) -> WorkOrder:
         order.id = max([*self.db.orders, *self.saved, 0]) + 1

@@ -75,10 +75,19 @@ def test_assignment_falls_back_to_the_grid_leader_then_the_community_then_the_st
 
 def test_a_nearby_report_of_the_same_category_joins_the_open_order(service, demo, clock):
     first = service.submit_report(report(demo, idempotency_key="a"))
+    before = service.order(first["work_order_id"], staff=True)
     lon, lat = inside(demo, 100)
     second = service.submit_report(report(demo, lon=lon + 0.0002, lat=lat))  # about 18 m away
     assert second["outcome"] == "attached"
     assert second["work_order_id"] == first["work_order_id"]
+    after = service.order(first["work_order_id"], staff=True)
+    assert (after["version"], after["reports_count"]) == (before["version"] + 1, 2)
+    assert after["audit"][:-1] == before["audit"]
+    assert (after["audit"][-1]["action"], after["audit"][-1]["note"]) == (
+        "attach_report", "report 2 attached")
+    changed = ("version", "audit", "reports", "reports_count")
+    assert {k: v for k, v in after.items() if k not in changed} == {
+        k: v for k, v in before.items() if k not in changed}
     other_category = service.submit_report(report(demo, category="garbage"))
     assert other_category["outcome"] == "created"
     far = service.submit_report(report(demo, lon=lon + 0.003, lat=lat))  # about 280 m away

@@ -6,10 +6,12 @@ import subprocess
 import sys
 import time
 
+import shapely
 from sqlalchemy import func, select
 
 from dispatch import schema as t
 from dispatch.storage import Database
+from geo.resolver import Resolver
 from tests.conftest import PROJECT
 from tests.dispatch.helpers import report
 
@@ -93,6 +95,25 @@ def test_the_same_problem_reported_at_once_without_keys_makes_one_order(database
     assert order.reports == WORKERS and order.version == WORKERS  # no "me too" lost
     assert [(a.action, a.note) for a in trail] == [("dispatch", "to gridworker")] + [
         ("attach_report", f"report {n} attached") for n in range(2, WORKERS + 1)]
+
+
+def test_one_problem_reported_at_once_across_a_community_boundary_makes_one_order(
+        database, demo, tmp_path):
+    """Reports a few metres apart on either side of a boundary between communities are of
+    one problem: they wait for each other as reports of one community do."""
+    first, second = demo.communities.geometry.values[:2]
+    border = shapely.line_merge(first.boundary.intersection(second.boundary))
+    middle = shapely.line_interpolate_point(border, 0.5, normalized=True)
+    step = 8 / 110_574  # about 8 m in degrees
+    sides = [(middle.x + step, middle.y + step), (middle.x - step, middle.y - step)]
+    resolver = Resolver(demo)
+    assert len({resolver.resolve(*side).community_code for side in sides}) == 2
+    start = time.time() + 8
+    answers = finish([spawn("submit", database, tmp_path / "media",
+                            {**report(demo), "lon": lon, "lat": lat}, start)
+                      for lon, lat in sides * (WORKERS // 2)])
+    assert sorted(a["outcome"] for a in answers) == ["attached"] * (WORKERS - 1) + ["created"]
+    assert len({a["work_order_id"] for a in answers}) == 1
 
 
 # Each racer's action on an order, and the audit entries it leaves when it succeeds.

@@ -8,6 +8,7 @@ import secrets
 
 from flask import (
     Blueprint,
+    Flask,
     current_app,
     g,
     jsonify,
@@ -17,6 +18,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 
 from dispatch.accounts import User
 from dispatch.errors import InputError
@@ -63,7 +65,18 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+class SessionCookie(SecureCookieSessionInterface):
+    """Flask's signed session cookie, read only when a request sends one: apps calling the API
+    send none, and for them making the cookie's signer would be work for nothing."""
+
+    def open_session(self, app: Flask, request):
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app) -> None:
+    app.session_interface = SessionCookie()
     app.register_blueprint(bp)
     app.jinja_env.globals["csrf_token"] = csrf_token
 

@@ -62,7 +62,7 @@ def init_app(app) -> None:
     @app.after_request
     def remember(response):
         """Keep a language chosen with ``?lang=`` for the next pages."""
-        chosen = request.args.get("lang")
+        chosen = request.args.get("lang") if request.query_string else None
         if chosen in LANGUAGES and request.cookies.get(COOKIE) != chosen:
             response.set_cookie(COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax")
         return response

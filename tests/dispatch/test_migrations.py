@@ -42,3 +42,12 @@ def test_a_real_difference_is_still_found(database):
                   for d in found) == [("remove_column", "geog"), ("remove_index", "ix_scratch")]
     with database.engine.connect() as connection:
         assert differences(connection) == []
+
+
+def test_updated_tables_leave_room_on_their_pages_on_postgresql(postgres):
+    with postgres.engine.connect() as connection:
+        options = dict(connection.exec_driver_sql(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN ('work_orders', "
+            "'outbox', 'reports')").all())
+    assert options == {"work_orders": ["fillfactor=80"], "outbox": ["fillfactor=80"],
+                       "reports": None}

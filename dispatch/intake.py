@@ -87,8 +87,8 @@ def _write_reports(uow, batch: list[Pending]) -> list[dict]:
         order = joined[target] if isinstance(target, int) else new_orders[target]
         order.attach_report(*p.actor, p.at)
         order_of[p] = order
+    uow.orders.save_heads(list(joined.values()))  # first: it waits for its row count
     uow.orders.add_many(list(new_orders.values()))
-    uow.orders.save_heads(list(joined.values()))
     report_ids = uow.new_ids(t.reports, len(batch))
     answers, rows = [], []
     for p, report_id in zip(batch, report_ids, strict=True):
@@ -102,16 +102,22 @@ def _write_reports(uow, batch: list[Pending]) -> list[dict]:
 
 
 def _neighbourhood(p: Pending) -> list[str]:
-    """Lock keys for the cells (of a fixed grid, four times the category's duplicate radius
-    across) that the report's duplicate search box touches. Two reports of a category within
-    its radius of each other always share one, as each lies in the other's box; reports
-    farther apart seldom do, so they do not queue for each other."""
+    """Lock keys for the cells that the report's duplicate search box touches, in a fixed grid
+    of rows four times the category's duplicate radius high, each row cut into cells at least
+    as wide (wider towards the poles, so that a box spans two cells of a row at most). Two
+    reports of a category within its radius of each other always share one, as each lies in
+    the other's box; reports farther apart seldom do, so they do not queue for each other."""
     radius = max(p.category.duplicate_radius_m, 1.0)
-    cell = 4 * radius / METRES_PER_DEGREE_LAT
+    height = 4 * radius / METRES_PER_DEGREE_LAT
     west, south, east, north = search_box(p.where.lon, p.where.lat, radius)
-    return [f"intake:{p.category.code}:{row}:{column}"
-            for row in range(math.floor(south / cell), math.floor(north / cell) + 1)
-            for column in range(math.floor(west / cell), math.floor(east / cell) + 1)]
+    west, east = max(west, -180.0), min(east, 180.0)
+    keys = []
+    for row in range(math.floor(south / height), math.floor(north / height) + 1):
+        poleward = min(90.0, max(abs(row), abs(row + 1)) * height)
+        width = min(360.0, height / max(math.cos(math.radians(poleward)), height / 360.0))
+        keys += [f"intake:{p.category.code}:{row}:{column}"
+                 for column in range(math.floor(west / width), math.floor(east / width) + 1)]
+    return keys
 
 
 def _match(inside: list[Pending], stored: list[list[tuple[int, float]]]):

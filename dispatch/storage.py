@@ -322,8 +322,9 @@ def _largest_id(table) -> Prepared:
 def pipeline(connection: Connection, is_postgres: bool):
     """On PostgreSQL, statements whose results are not read yet leave together (pipeline
     mode): a batch of statements then waits for a few round trips instead of one each. When
-    the block ends, every result is in; a block inside another waits for the statements run
-    inside it (for a row count, say)."""
+    the block ends, every result is in; a block inside another waits for every statement sent
+    so far (for a row count, say). Only :class:`Prepared` statements run inside: SQLAlchemy
+    would take a statement whose rows have not arrived yet for one without rows."""
     if not is_postgres:
         yield
         return

@@ -15,7 +15,7 @@ def pending(category, radius_m, lon, lat):
                            where=SimpleNamespace(lon=lon, lat=lat))
 
 
-@pytest.mark.parametrize("latitude", [0.0, 34.27, 59.9, -41.3])
+@pytest.mark.parametrize("latitude", [0.0, 34.27, 59.9, -41.3, 75.0, -85.0])
 @pytest.mark.parametrize("radius_m", [0, 50, 150])
 def test_reports_within_the_radius_share_a_lock_and_far_ones_do_not(latitude, radius_m):
     rng = random.Random(7)

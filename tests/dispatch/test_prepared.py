@@ -61,3 +61,16 @@ def test_driver_errors_arrive_as_sqlalchemy_errors(database):
                 "created_at": AT})
     with database.read() as uow:  # the transaction was rolled back and the connection works
         assert uow.execute(select(func.count()).select_from(t.reports)).scalar_one() == 0
+
+
+def test_an_error_known_only_when_results_are_read_arrives_as_sqlalchemys(database):
+    """In a pipeline (PostgreSQL) a failed INSERT is known only when a later read waits for
+    the results; it still arrives as SQLAlchemy's error, and the write is rolled back."""
+    with database.unit_of_work() as uow:
+        new_id = INSERT_EVENT.scalar(uow.connection, event())
+    with pytest.raises(IntegrityError):
+        with database.unit_of_work() as uow, uow.pipeline():
+            Prepared(insert(t.outbox)).run(uow.connection, event(id=new_id))  # a taken id
+            uow.rows(SELECT_EVENT, {"id": new_id})
+    with database.read() as uow:
+        assert uow.execute(select(func.count()).select_from(t.outbox)).scalar_one() == 1

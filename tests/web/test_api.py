@@ -226,6 +226,16 @@ def test_session_login_needs_csrf_for_changes(client, people, service, demo, clo
     assert accepted.status_code == 200 and accepted.json["state"] == "rejected"
 
 
+def test_a_call_without_a_session_cookie_is_given_none_and_a_login_still_is(client, people,
+                                                                            demo):
+    answer = client.post("/api/v1/reports", json=report(demo, 300))
+    assert answer.status_code == 201 and "Set-Cookie" not in answer.headers
+    assert client.get("/api/v1/gridworkers").status_code == 401
+    login = client.post("/login", json={"username": "dispatcher", "password": "correct horse"})
+    assert "session=" in login.headers["Set-Cookie"]
+    assert client.get("/api/v1/gridworkers").status_code == 200  # the cookie is read
+
+
 def test_report_creation_is_rate_limited(app, client, demo):
     app.config["REPORT_RATE_LIMIT"] = "3 per minute"
     codes = [client.post("/api/v1/reports", json=report(demo, 10 * i + 1, category="noise"))

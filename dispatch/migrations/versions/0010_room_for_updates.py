@@ -1,9 +1,10 @@
 """PostgreSQL: leave a fifth of each page of work_orders and outbox free for updated rows.
 
 Intake under load is mostly "me too" reports, each updating its order's report count, and every
-delivered event updates its outbox row. With room on the page PostgreSQL keeps the new row
-version there and touches none of the table's indexes (a heap-only update); on full pages each
-update also writes an entry into every index, the GiST point index among them.
+delivery round first claims its outbox rows. Where an update changes no indexed column and the
+page has room, PostgreSQL keeps the new row version on that page and touches none of the
+table's indexes (a heap-only update); on a full page the update also writes an entry into every
+index, the GiST point index among them. Pages written from now on keep the room.
 
 Revision ID: 0010
 Revises: 0009

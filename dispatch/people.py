@@ -113,7 +113,7 @@ class People:
                 u.gridworker_id == gridworker_id, u.active).values(active=False).returning(
                 u.username)).scalars().all()
         if assigned:
-            self._changed()
+            self.changed()
         return {**person, "reassigned_orders": list(assigned),
                 "deactivated_accounts": sorted(accounts)}
 

@@ -20,6 +20,7 @@ from dispatch import schema as t
 from dispatch.compounds import Compounds
 from dispatch.config import read_toml
 from dispatch.errors import Forbidden, IllegalTransition, InputError, NotFound
+from dispatch.intake import write_reports
 from dispatch.model import check_meeting
 from dispatch.services import MAX_DESCRIPTION, SYSTEM, _crs, _number, _text
 from dispatch.storage import known_id
@@ -189,7 +190,9 @@ class ServiceOrders:
     def hold_meeting(self, order_id, participants, decisions, tasks, actor) -> dict:
         """A consultation meeting (协商议事) on a dispute that needs several parties: the order
         becomes a work order of the dispatch core (once — later meetings join the same one), on
-        which the meeting is recorded with its parties, decisions and tasks."""
+        which the meeting is recorded with its parties, decisions and tasks. One transaction
+        does all of it, with the service order's row locked: two meetings at once are recorded
+        one after the other on one work order."""
         for name, value in (("participants", participants), ("decisions", decisions),
                             ("tasks", tasks)):
             if not isinstance(value, list):
@@ -202,23 +205,29 @@ class ServiceOrders:
         if not self.menu[row.service].meeting:
             raise InputError(f"{self.menu[row.service].name} is not settled at a consultation "
                              "meeting", field="service")
-        if row.state in FINISHED:
-            raise IllegalTransition(f"service order #{row.id} is {row.state}")
-        work_order_id = row.work_order_id
-        if work_order_id is None:
-            work_order_id = self.service.submit_report({
-                "category": MEETING_CATEGORY, "description": row.description,
-                "lon": row.lon, "lat": row.lat, "reporter_role": "resident",
-                "attributes": {"compound": compound or row.community_code or "-"},
-                "idempotency_key": f"service-order:{row.id}"}, user_id=row.user_id)[
-                "work_order_id"]
-            with self.db.unit_of_work() as uow:
+        key = f"service-order:{row.id}"
+        pending = self.service.prepare_report({  # written only by the first meeting
+            "category": MEETING_CATEGORY, "description": row.description, "lon": row.lon,
+            "lat": row.lat, "reporter_role": "resident", "idempotency_key": key,
+            "attributes": {"compound": compound or row.community_code or "-"}},
+            user_id=row.user_id)
+        now = self.service.clock()
+        with self.db.unit_of_work() as uow:  # all of it or nothing, one meeting at a time
+            row = _row(uow, row.id, lock=True)
+            if row.state in FINISHED:
+                raise IllegalTransition(f"service order #{row.id} is {row.state}")
+            work_order_id = row.work_order_id or uow.execute(
+                select(t.reports.c.work_order_id).where(t.reports.c.idempotency_key == key)
+            ).scalar() or write_reports(uow, [pending])[0]["work_order_id"]
+            if row.work_order_id is None:
                 uow.execute(update(t.service_orders).where(t.service_orders.c.id == row.id)
                             .values(work_order_id=work_order_id))
-        self.service.record_meeting(work_order_id, participants, decisions, tasks, actor)
-        with self.db.unit_of_work() as uow:
-            _audit(uow, row.id, self.service.clock(), actor, "meeting", row.state, row.state,
+            order = uow.orders.get(work_order_id, lock=True)
+            order.record_meeting(participants, decisions, tasks, actor.name, actor.role, now)
+            uow.orders.save(order)
+            _audit(uow, row.id, now, actor, "meeting", row.state, row.state,
                    f"work order #{work_order_id}, {len(participants)} participants")
+        self.service.changed()
         return self.get(row.id)
 
     def get(self, order_id) -> dict:
@@ -266,9 +275,11 @@ class ServiceOrders:
         return self.get(row.id)
 
 
-def _row(uow, order_id):
+def _row(uow, order_id, lock: bool = False):
+    """The service order's row; with ``lock`` it stays locked until the transaction ends."""
     known_id(order_id, "service order")
-    row = uow.execute(select(t.service_orders).where(t.service_orders.c.id == order_id)).first()
+    statement = select(t.service_orders).where(t.service_orders.c.id == order_id)
+    row = uow.execute(statement.with_for_update() if lock else statement).first()
     if row is None:
         raise NotFound(f"no service order #{order_id}")
     return row

@@ -152,16 +152,10 @@ class Service(BoundaryVersions, People):
         a "me too" joining an open order — or ``outside``, a report kept but rejected) and the
         order.
         """
-        report = _validate_report(data, self.catalogue, user_id)
+        pending = self.prepare_report(data, user_id)
         image = check_photo(photo, self.max_photo_bytes) if photo is not None else None
-        key = report["idempotency_key"]
-        version, resolver = self.active_resolver()
-        where = resolver.resolve(report["x"], report["y"], crs=report["crs"])
-        category = self.catalogue.category(report["category"])
-        now = self.clock()
-        photo_name = store_photo(image, self.media) if image is not None else None
-        pending = Pending(report, where, category, version, photo_name, now, user_id,
-                          (SYSTEM.name, SYSTEM.role))
+        key = pending.report["idempotency_key"]
+        photo_name = pending.photo = store_photo(image, self.media) if image is not None else None
         try:
             answer = self._record_report(pending)
         except IntegrityError:
@@ -177,8 +171,17 @@ class Service(BoundaryVersions, People):
             if photo_name:
                 (self.media / photo_name).unlink(missing_ok=True)
             raise
-        self._changed()
+        self.changed()
         return answer
+
+    def prepare_report(self, data: dict, user_id: int | None = None) -> Pending:
+        """A report validated and resolved, ready for :func:`~dispatch.intake.write_reports`
+        (nothing is written)."""
+        report = _validate_report(data, self.catalogue, user_id)
+        version, resolver = self.active_resolver()
+        where = resolver.resolve(report["x"], report["y"], crs=report["crs"])
+        return Pending(report, where, self.catalogue.category(report["category"]), version,
+                       None, self.clock(), user_id, (SYSTEM.name, SYSTEM.role))
 
     def _record_report(self, pending: Pending) -> dict:
         """Write the report (and its new or joined order), alone or in a group commit."""
@@ -228,7 +231,7 @@ class Service(BoundaryVersions, People):
             if isinstance(prepared, str):
                 (self.media / prepared).unlink(missing_ok=True)
             raise
-        self._changed()
+        self.changed()
         return self.order(order_id, staff=True)
 
     def _plain(self, order, action, actor, now, prepare=False, note="", **_):
@@ -327,7 +330,7 @@ class Service(BoundaryVersions, People):
             order = uow.orders.get(order_id, lock=True)
             change(order, uow, now)
             uow.orders.save(order)
-        self._changed()
+        self.changed()
         return self.order(order_id, staff=True)
 
     # --- deadlines and notifications ------------------------------------------------------
@@ -356,7 +359,7 @@ class Service(BoundaryVersions, People):
         with self._delivery_lock:
             return deliver_outbox(self.db, self.notifier, self.clock())
 
-    def _changed(self) -> None:
+    def changed(self) -> None:
         """After a commit: deliver now, or wake the background worker."""
         if self.deliver_inline:
             self.deliver()

@@ -1,11 +1,15 @@
 """Resident service orders (点单 → 下单 → 接单 → done → rated) and compounds, on both
 databases."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import shapely
+from sqlalchemy import func, select
 
+from dispatch import schema as t
+from dispatch import service_orders
 from dispatch.compounds import Compounds, demo_compounds, write_demo_compounds
 from dispatch.errors import Forbidden, IllegalTransition, InputError, NotFound
 from dispatch.service_orders import ServiceOrders, load_menu
@@ -200,3 +204,36 @@ def test_a_dispute_goes_to_a_consultation_meeting(orders, person, demo, service)
         orders.hold_meeting(repair["id"], parties, [], [], ADMIN)
     with pytest.raises(InputError, match="participants"):
         orders.hold_meeting(made["id"], "everyone", [], [], ADMIN)
+
+
+def test_a_meeting_that_fails_half_way_leaves_nothing_behind(orders, person, demo, service,
+                                                             monkeypatch):
+    lon, lat, _ = in_compound(demo, managed=True)
+    made = order_at(orders, person("resident"), lon, lat, "mediation")
+    parties = ["居民甲", "居民乙"]
+
+    def lost(*_args):
+        raise RuntimeError("the process died before the service order's trail was written")
+
+    monkeypatch.setattr(service_orders, "_audit", lost)
+    with pytest.raises(RuntimeError):
+        orders.hold_meeting(made["id"], parties, ["再议"], [], ADMIN)
+    monkeypatch.undo()
+    assert orders.get(made["id"])["work_order_id"] is None
+    with service.db.read() as uow:
+        assert uow.execute(select(func.count()).select_from(t.work_orders)).scalar_one() == 0
+        assert uow.execute(select(func.count()).select_from(t.reports)).scalar_one() == 0
+    again = orders.hold_meeting(made["id"], parties, ["再议"], [], ADMIN)
+    assert [m["number"] for m in again["meetings"]] == [1]
+
+
+def test_two_meetings_at_once_are_both_recorded_on_one_work_order(orders, person, demo):
+    lon, lat, _ = in_compound(demo, managed=True)
+    made = order_at(orders, person("resident"), lon, lat, "mediation")
+    with ThreadPoolExecutor(2) as pool:
+        held = list(pool.map(lambda n: orders.hold_meeting(
+            made["id"], [f"居民{n}", "社区居委会"], [f"决定{n}"], [], ADMIN), [1, 2]))
+    assert held[0]["work_order_id"] == held[1]["work_order_id"] is not None
+    final = orders.get(made["id"])
+    assert [m["number"] for m in final["meetings"]] == [1, 2]
+    assert [a["action"] for a in final["audit"]] == ["order", "meeting", "meeting"]

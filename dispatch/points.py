@@ -22,6 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dispatch import schema as t
+from dispatch.checks import check_text
 from dispatch.config import read_toml
 from dispatch.errors import Conflict, InputError, NotFound
 from dispatch.model import State
@@ -80,16 +81,6 @@ def whole_points(value, field: str, *, positive: bool = True) -> int:
         raise InputError(f"{field} must be {'above' if positive else 'other than'} zero",
                          field=field)
     return value
-
-
-def text_field(value, field: str, limit: int = MAX_TEXT) -> str:
-    """Required text of at most ``limit`` characters."""
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{field} is required", field=field)
-    if len(value) > limit:
-        raise InputError(f"{field} has {len(value)} characters; at most {limit} are allowed",
-                         field=field)
-    return value.strip()
 
 
 def known_place(service, code, field: str) -> str:
@@ -187,8 +178,8 @@ class Points:
         is answered with the entry of the first and earns nothing more; the key used for a
         different check-in is a :class:`Conflict`."""
         if idempotency_key is not None:
-            idempotency_key = f"check-in:{text_field(idempotency_key, 'idempotency_key', 100)}"
-        activity = text_field(activity, "activity")
+            idempotency_key = f"check-in:{check_text(idempotency_key, 'idempotency_key', 100)}"
+        activity = check_text(activity, "activity", MAX_TEXT)
         community_code = known_place(self.service, community_code, "community_code")
         if isinstance(hours, bool) or not isinstance(hours, int | float) or hours != hours:
             raise InputError("hours must be a number", field="hours")
@@ -219,7 +210,7 @@ class Points:
         if abs(amount) > self.rules.max_adjustment:
             raise InputError(f"amount may be at most {self.rules.max_adjustment} either way",
                              field="amount")
-        reason = text_field(reason, "reason")
+        reason = check_text(reason, "reason", MAX_TEXT)
         if community_code is not None:
             known_place(self.service, community_code, "community_code")
         with self.db.unit_of_work() as uow:
@@ -231,7 +222,7 @@ class Points:
         """Undo an earning entry (a verified report later found false, a mistaken check-in)
         by a new entry of the opposite amount; an entry is reversed at most once, and not if
         the points are already spent."""
-        reason = text_field(reason, "reason")
+        reason = check_text(reason, "reason", MAX_TEXT)
         known_id(entry_id, "ledger entry")
         with self.db.unit_of_work() as uow:
             row = uow.execute(select(t.points_ledger).where(

@@ -13,13 +13,13 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 
 from dispatch import schema as t
+from dispatch.checks import check_text
 from dispatch.errors import Conflict, InputError, NotFound
 from dispatch.points import (
     check_user,
     known_place,
     post,
     redemption,
-    text_field,
     whole_points,
 )
 from dispatch.storage import known_id
@@ -40,7 +40,7 @@ class Supermarket:
     def add_item(self, name: str, price, stock, *, community_code: str | None = None,
                  station_id: str | None = None) -> dict:
         """Put an item on the shelf of one community's supermarket or one station."""
-        name = text_field(name, "name", MAX_NAME)
+        name = check_text(name, "name", MAX_NAME)
         price = whole_points(price, "price")
         if price > MAX_PRICE:
             raise InputError(f"price may be at most {MAX_PRICE} points", field="price")

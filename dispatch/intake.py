@@ -11,6 +11,7 @@ many reports a server takes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -19,7 +20,7 @@ from sqlalchemy import String, bindparam, insert, select
 
 from dispatch import schema as t
 from dispatch.catalogue import Category
-from dispatch.model import WorkOrder
+from dispatch.model import OrderHead, WorkOrder
 from dispatch.storage import (
     METRES_PER_DEGREE_LAT,
     Prepared,
@@ -65,40 +66,50 @@ class Pending:
 
 
 def write_reports(uow, batch: list[Pending]) -> list[dict]:
-    """Write ``batch`` in the open transaction ``uow``; the answer for each, in order."""
+    """Write ``batch`` in the open transaction ``uow``; the answer for each, in order.
+
+    On PostgreSQL the statements travel in a pipeline and wait for the database only where an
+    answer is needed: for the orders near the reports (the report ids and the on-duty people
+    of the reports' grids, asked for before, come back with them), for the ids of new orders,
+    and once at the end for everything else."""
     with uow.pipeline():
-        return _write_reports(uow, batch)
+        answers, check = _write_reports(uow, batch)
+    check()
+    return answers
 
 
-def _write_reports(uow, batch: list[Pending]) -> list[dict]:
+def _write_reports(uow, batch: list[Pending]):
+    """The answers, and the version check of the "me too" orders, to run once every statement
+    is done."""
     inside = [p for p in batch if p.where.status != OUTSIDE]
     # Reports that could be of one problem wait for each other across processes, so that two
     # of them cannot both find no order and both create one.
     uow.lock_all(key for p in inside for key in _neighbourhood(p))
+    report_ids = uow.ids_to_come(t.reports, len(batch))
+    people = _grid_people(uow, {p.where.grid_code for p in inside})  # for any new orders
     stored = uow.orders.open_near([
         (p.category.code, p.where.lon, p.where.lat, p.category.duplicate_radius_m,
          p.at - timedelta(hours=p.category.duplicate_window_hours)) for p in inside])
     joins, created = _match(inside, stored)
-    joined = uow.orders.heads([target for target in joins.values() if isinstance(target, int)])
     new_orders = {p: _new_order(p) for p in created}
-    _dispatch(uow, new_orders)
+    _dispatch(uow, new_orders, people())
     order_of = dict(new_orders)
     for p, target in joins.items():  # in the batch's order, so the trail follows it
-        order = joined[target] if isinstance(target, int) else new_orders[target]
+        order = new_orders[target] if isinstance(target, Pending) else target
         order.attach_report(*p.actor, p.at)
         order_of[p] = order
-    uow.orders.save_heads(list(joined.values()))  # first: it waits for its row count
+    joined = {o.id: o for o in order_of.values() if isinstance(o, OrderHead)}
+    check = uow.orders.save_heads([joined[i] for i in sorted(joined)])
     uow.orders.add_many(list(new_orders.values()))
-    report_ids = uow.new_ids(t.reports, len(batch))
     answers, rows = [], []
-    for p, report_id in zip(batch, report_ids, strict=True):
+    for p, report_id in zip(batch, report_ids(), strict=True):
         order = order_of.get(p)
         outcome = "outside" if order is None else "attached" if p in joins else "created"
         row, answer = _report_row(p, report_id, outcome, order)
         rows.append(row)
         answers.append(answer)
     INSERT_REPORT.run(uow.connection, rows)
-    return answers
+    return answers, check
 
 
 def _neighbourhood(p: Pending) -> list[str]:
@@ -120,14 +131,14 @@ def _neighbourhood(p: Pending) -> list[str]:
     return keys
 
 
-def _match(inside: list[Pending], stored: list[list[tuple[int, float]]]):
-    """Which order each joining report joins — the id of a stored order, or the earlier report
+def _match(inside: list[Pending], stored: list[list[tuple[OrderHead, float]]]):
+    """Which order each joining report joins — a stored order's head, or the earlier report
     of this batch that creates the order — and the reports that create one. The nearest
     candidate wins; at equal distance a stored order comes before a new one."""
-    joins: dict[Pending, int | Pending] = {}
+    joins: dict[Pending, OrderHead | Pending] = {}
     created: list[Pending] = []
     for p, candidates in zip(inside, stored, strict=True):
-        options = [(distance, 0, order_id) for order_id, distance in candidates]
+        options = [(distance, 0, head) for head, distance in candidates]
         same = [q for q in created if q.category.code == p.category.code]
         if same:
             near = distances_m(p.where.lon, p.where.lat, [q.where.lon for q in same],
@@ -149,9 +160,8 @@ def _new_order(p: Pending) -> WorkOrder:
                      created_at=p.at)
 
 
-def _dispatch(uow, new_orders: dict[Pending, WorkOrder]) -> None:
-    """Send each new order to its assignee (one roster query for all grids of the batch)."""
-    people = _grid_people(uow, {p.where.grid_code for p in new_orders})
+def _dispatch(uow, new_orders: dict[Pending, WorkOrder], people) -> None:
+    """Send each new order to its assignee, out of ``people`` (see :func:`_grid_people`)."""
     for p, order in new_orders.items():
         assignee, queue = _choose(uow, people.get(p.where.grid_code, {}),
                                   p.where.community_code)
@@ -160,16 +170,23 @@ def _dispatch(uow, new_orders: dict[Pending, WorkOrder]) -> None:
 
 def assignee(uow, grid_code: str | None, community_code: str | None):
     """Who an order of this grid goes to: (gridworker id or None, queue)."""
-    return _choose(uow, _grid_people(uow, {grid_code}).get(grid_code, {}), community_code)
+    return _choose(uow, _grid_people(uow, {grid_code})().get(grid_code, {}), community_code)
 
 
-def _grid_people(uow, grids) -> dict[str, dict[str, int]]:
-    """The on-duty people of ``grids``: grid code → role → the lowest id."""
+def _grid_people(uow, grids) -> Callable[[], dict[str, dict[str, int]]]:
+    """The on-duty people of ``grids`` (grid code → role → the lowest id), in one query asked
+    now and read when the function returned is called (see :meth:`Prepared.later`)."""
     grids = sorted(g for g in grids if g)
-    people: dict[str, dict[str, int]] = {}
-    if grids:
-        for row in uow.rows(_grid_people_of(len(grids)), numbered_values("grid", grids)):
-            people.setdefault(row.grid_code, {}).setdefault(row.role, row.id)
+    if not grids:
+        return dict
+    rows = uow.later(_grid_people_of(len(grids)), numbered_values("grid", grids))
+
+    def people() -> dict[str, dict[str, int]]:
+        found: dict[str, dict[str, int]] = {}
+        for row in rows():
+            found.setdefault(row.grid_code, {}).setdefault(row.role, row.id)
+        return found
+
     return people
 
 

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections import namedtuple
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import lru_cache
@@ -281,15 +282,28 @@ class Prepared:
     def rows(self, connection: Connection, params: dict) -> list:
         """The result rows, converted as SQLAlchemy would, as named tuples (a text statement's
         as the driver's tuples)."""
+        return self.later(connection, params)()
+
+    def later(self, connection: Connection, params: dict) -> Callable[[], list]:
+        """:meth:`rows`, sent now and read when the function returned is called: in a
+        PostgreSQL pipeline the statements sent in between then travel with it, instead of
+        waiting for its answer first. (SQLite reads them at once.)"""
         cursor = self.run(connection, params)
         _, _, _, _, row, results = self._forms[(connection.dialect.name, tuple(params))]
-        fetched = cursor.fetchall()
-        if row is None:  # a text statement: plain tuples, as the driver gives them
-            return fetched
-        if results is None:
-            return [row._make(r) for r in fetched]
-        return [row._make(v if p is None else p(v) for v, p in zip(r, results, strict=True))
-                for r in fetched]
+
+        def read() -> list:
+            fetched = cursor.fetchall()
+            if row is None:  # a text statement: plain tuples, as the driver gives them
+                return fetched
+            if results is None:
+                return [row._make(r) for r in fetched]
+            return [row._make(v if p is None else p(v) for v, p in zip(r, results, strict=True))
+                    for r in fetched]
+
+        if connection.dialect.name == "postgresql":
+            return read
+        rows = read()
+        return lambda: rows
 
     def scalar(self, connection: Connection, params: dict):
         """The first column of the one row the statement returns."""
@@ -301,12 +315,25 @@ def new_ids(connection: Connection, is_postgres: bool, table, count: int) -> lis
     rows that refer to them can be written in one statement each. PostgreSQL takes them from
     the table's sequence; on SQLite the writing transaction holds the write lock, so the ids
     after the largest are free."""
+    return ids_to_come(connection, is_postgres, table, count)()
+
+
+def ids_to_come(connection: Connection, is_postgres: bool, table,
+                count: int) -> Callable[[], list[int]]:
+    """:func:`new_ids`, asked for now and read when the function returned is called: in a
+    pipeline the question then travels with the statements sent in between, instead of costing
+    a round trip of its own."""
     if count == 0:
-        return []
+        return list
     if is_postgres:
-        return [r[0] for r in NEXT_IDS.rows(connection, {"table": table.name, "n": count})]
-    top = _largest_id(table).scalar(connection, {})
-    return list(range(top + 1, top + 1 + count))
+        rows = NEXT_IDS.later(connection, {"table": table.name, "n": count})
+        return lambda: [r[0] for r in rows()]
+
+    def after_largest():
+        top = _largest_id(table).scalar(connection, {})
+        return list(range(top + 1, top + 1 + count))
+
+    return after_largest
 
 
 NEXT_IDS = Prepared(text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
@@ -361,6 +388,9 @@ class UnitOfWork:
     def rows(self, prepared: Prepared, params: dict) -> list:
         return prepared.rows(self.connection, params)
 
+    def later(self, prepared: Prepared, params: dict) -> Callable[[], list]:
+        return prepared.later(self.connection, params)
+
     def lock(self, key: str) -> None:
         """Serialise writers on ``key`` (PostgreSQL advisory lock; SQLite locks the whole file)."""
         if self.is_postgres:
@@ -373,8 +403,8 @@ class UnitOfWork:
         if self.is_postgres and keys:
             LOCK_ALL.run(self.connection, {"keys": keys})
 
-    def new_ids(self, table, count: int) -> list[int]:
-        return new_ids(self.connection, self.is_postgres, table, count)
+    def ids_to_come(self, table, count: int) -> Callable[[], list[int]]:
+        return ids_to_come(self.connection, self.is_postgres, table, count)
 
     def pipeline(self):
         return pipeline(self.connection, self.is_postgres)
@@ -417,16 +447,11 @@ def numbered_values(name: str, values) -> dict:
 
 
 @lru_cache(maxsize=256)
-def _heads(count: int) -> Prepared:
-    """The heads of ``count`` orders, their rows locked."""
-    return Prepared(select(_o.id, _o.state, _o.version, _o.reports).where(
-        _o.id.in_(numbered("id", count, Integer()))).order_by(_o.id).with_for_update())
-
-
-@lru_cache(maxsize=256)
 def _open_near(count: int, is_postgres: bool) -> Prepared:
-    """Open orders in the boxes of ``count`` places: one statement joining a list of the
-    places (numbered parameters, so that it is compiled once per count) to work_orders."""
+    """Open orders in the boxes of ``count`` places, their rows locked in id order (the order
+    in which every writer takes several, so that none waits for another in a circle): one
+    statement joining a list of the places (numbered parameters, so that it is compiled once
+    per count) to work_orders."""
     q = values(*(column(name, kind) for name, kind in _BOX), name="q").data(
         [tuple(bindparam(f"{name}{i}", type_=kind) for name, kind in _BOX)
          for i in range(count)]).cte("q")
@@ -435,9 +460,10 @@ def _open_near(count: int, is_postgres: bool) -> Prepared:
             func.ST_MakeEnvelope(q.c.west, q.c.south, q.c.east, q.c.north, 4326))
     else:
         inside = and_(_o.lon.between(q.c.west, q.c.east), _o.lat.between(q.c.south, q.c.north))
-    return Prepared(select(q.c.i, _o.id, _o.lon, _o.lat).select_from(q).join(
-        t.work_orders, and_(_o.category == q.c.category, _o.created_at >= q.c.since,
-                            _still_open, inside)).order_by(q.c.i, _o.id))
+    return Prepared(select(q.c.i, _o.id, _o.lon, _o.lat, _o.state, _o.version, _o.reports)
+                    .select_from(q).join(t.work_orders, and_(
+                        _o.category == q.c.category, _o.created_at >= q.c.since, _still_open,
+                        inside)).order_by(_o.id, q.c.i).with_for_update(of=t.work_orders))
 
 
 _BOX = (("i", Integer()), ("category", String()), ("since", UTCDateTime()), ("west", Float()),
@@ -482,16 +508,6 @@ class OrderRepository:
         does both)."""
         return self._load(self._row(order_id, SELECT_ORDER_LOCKED if lock else SELECT_ORDER))
 
-    def heads(self, order_ids) -> dict[int, OrderHead]:
-        """The heads of several orders in one statement, by id (unknown ids are missing). Their
-        rows stay locked until the transaction ends, so concurrent changes queue instead of
-        conflicting."""
-        ids = sorted(set(order_ids))
-        if not ids:
-            return {}
-        rows = _heads(len(ids)).rows(self.c, numbered_values("id", ids))
-        return {r.id: OrderHead(r.id, State(r.state), r.version, r.reports) for r in rows}
-
     def _row(self, order_id, statement=SELECT_ORDER):
         known_id(order_id, "work order")
         rows = statement.rows(self.c, {"id": order_id})
@@ -525,27 +541,40 @@ class OrderRepository:
         self._write_children(orders)
         return orders
 
-    def save_heads(self, heads: list[OrderHead]) -> None:
-        """Write the report counts of "me too" orders, and their audit entries."""
+    def save_heads(self, heads: list[OrderHead]) -> Callable[[], None]:
+        """Send the report counts of "me too" orders, and their audit entries; returns their
+        version check (:class:`Conflict` if any one's version moved on), to be called once the
+        pipeline they travel in has ended, when the row count is known."""
         if not heads:
-            return
-        self._update(heads, [{"reports": head.reports} for head in heads])
+            return lambda: None
+        check = self._send_update(heads, [{"reports": head.reports} for head in heads])
         self._write_audit(heads)
+        return check
 
     def _update(self, orders: list[WorkOrder | OrderHead], values: list[dict]) -> None:
         """Write ``values`` into each order's row, one version on; :class:`Conflict` if any
         one's version moved on meanwhile."""
         with pipeline(self.c, self.is_postgres):  # the row count, now
-            done = UPDATE_ORDER.run(self.c, [
-                {**changed, "version": order.version + 1, "_id": order.id,
-                 "_version": order.version}
-                for order, changed in zip(orders, values, strict=True)])
-        if done.rowcount != len(orders):
-            ids = ", ".join(f"#{order.id}" for order in orders)
-            raise Conflict(f"work order {ids} was changed by someone else; reload it and try "
-                           "again")
-        for order in orders:
-            order.version += 1
+            check = self._send_update(orders, values)
+        check()
+
+    def _send_update(self, orders: list[WorkOrder | OrderHead],
+                     values: list[dict]) -> Callable[[], None]:
+        """:meth:`_update`, its check returned for when the row count is in."""
+        done = UPDATE_ORDER.run(self.c, [
+            {**changed, "version": order.version + 1, "_id": order.id,
+             "_version": order.version}
+            for order, changed in zip(orders, values, strict=True)])
+
+        def check():
+            if done.rowcount != len(orders):
+                ids = ", ".join(f"#{order.id}" for order in orders)
+                raise Conflict(f"work order {ids} was changed by someone else; reload it and "
+                               "try again")
+            for order in orders:
+                order.version += 1
+
+        return check
 
     def audit(self, order_id) -> list[AuditEntry]:
         rows = self.c.execute(select(t.audit).where(t.audit.c.work_order_id == order_id)
@@ -553,12 +582,14 @@ class OrderRepository:
         return [AuditEntry(r.at, r.actor, r.role, r.action, r.from_state, r.to_state, r.note)
                 for r in rows]
 
-    def open_near(self, places) -> list[list[tuple[int, float]]]:
+    def open_near(self, places) -> list[list[tuple[OrderHead, float]]]:
         """For each place ``(category, lon, lat, radius_m, since)``: the open orders of that
-        category created since ``since`` within ``radius_m`` metres, as (id, distance in m),
-        nearest first. One statement for all places: PostgreSQL finds the candidates in a box
-        with the GiST index of ``geom``, SQLite with its (category, lon, lat) index; distances
-        are geodesic."""
+        category created since ``since`` within ``radius_m`` metres, as (head, distance in m),
+        nearest first; an order near several places is one head. One statement for all
+        places: PostgreSQL finds the candidates in a box with the GiST index of ``geom``,
+        SQLite with its (category, lon, lat) index; distances are geodesic. The candidates'
+        rows stay locked until the transaction ends, so that what is read of them holds when
+        a "me too" is saved (on SQLite the writer lock does that)."""
         if not places:
             return []
         params = {}
@@ -568,13 +599,14 @@ class OrderRepository:
                            f"west{i}": west, f"south{i}": south, f"east{i}": east,
                            f"north{i}": north})
         rows = _open_near(len(places), self.is_postgres).rows(self.c, params)
-        found: list[list[tuple[int, float]]] = [[] for _ in places]
+        found: list[list[tuple[OrderHead, float]]] = [[] for _ in places]
         if rows:  # every candidate's distance in one call
+            heads = {r.id: OrderHead(r.id, State(r.state), r.version, r.reports) for r in rows}
             dist = distances_m([places[r.i][1] for r in rows], [places[r.i][2] for r in rows],
                                [r.lon for r in rows], [r.lat for r in rows])
             for r, d in zip(rows, dist.tolist(), strict=True):
                 if d <= places[r.i][3]:
-                    found[r.i].append((r.id, d))
+                    found[r.i].append((heads[r.id], d))
         for candidates in found:
             candidates.sort(key=lambda pair: pair[1])
         return found

@@ -5,10 +5,9 @@ Its unit of work has the same repositories as the real one: ``orders`` (get, add
 with the version check, audit, due_for_sweep) and ``outbox`` (claim and finish). Changes to
 orders take effect when the unit of work ends without an error, as a commit would. Two
 handlers reach past the repositories, and the fake answers just those queries: assignment
-(:func:`dispatch.intake.assignee`) asks for on-duty people, answered from
-:attr:`FakeDatabase.roster`,
-and the order view (``Service.order``) lists an order's reports, which the fake does not keep.
-Any other statement raises.
+(:func:`dispatch.intake.assignee`) asks for on-duty people (``rows`` or ``later``), answered
+from :attr:`FakeDatabase.roster`, and the order view (``Service.order``) lists an order's
+reports, which the fake does not keep. Any other statement raises.
 """
 
 from __future__ import annotations
@@ -65,6 +64,10 @@ class FakeUnitOfWork:
             return [Person(grid, i, role) for i, role, grid in sorted(self.db.roster)
                     if grid in grids]
         raise NotImplementedError(f"the fake database runs no SQL: {prepared.statement}")
+
+    def later(self, prepared, params: dict):
+        rows = self.rows(prepared, params)
+        return lambda: rows
 
     def execute(self, statement, *args):
         froms = getattr(statement, "get_final_froms", lambda: [])()

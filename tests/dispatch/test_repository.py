@@ -1,6 +1,8 @@
 """Saving an order, or the report count of a "me too", whose version moved on meanwhile is a
 Conflict and writes nothing; on both databases."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from dispatch.errors import Conflict
@@ -9,6 +11,14 @@ from tests.dispatch.helpers import report
 
 def stored_order(service, demo) -> int:
     return service.submit_report(report(demo))["work_order_id"]
+
+
+def heads(uow, service, *order_ids) -> dict:
+    """The heads of these orders as a "me too" reads them: open orders at each one's place."""
+    orders = [service.order(i, staff=True) for i in order_ids]
+    found = uow.orders.open_near([(o["category"], o["lon"], o["lat"], 1.0,
+                                   datetime(2000, 1, 1, tzinfo=UTC)) for o in orders])
+    return {head.id: head for candidates in found for head, _ in candidates}
 
 
 def test_a_stale_order_is_not_saved(service, demo, clock):
@@ -32,17 +42,46 @@ def test_a_stale_me_too_is_not_saved_and_fresh_ones_in_its_batch_neither(service
     stale_id = stored_order(service, demo)
     other_id = service.submit_report(report(demo, 140))["work_order_id"]
     with service.db.read() as uow:
-        heads = uow.orders.heads([stale_id, other_id])
+        read = heads(uow, service, stale_id, other_id)
+    assert set(read) == {stale_id, other_id}
     with service.db.unit_of_work() as uow:  # someone else's "me too" first
-        head = uow.orders.heads([stale_id])[stale_id]
+        head = heads(uow, service, stale_id)[stale_id]
         head.attach_report("系统", "system", clock())
-        uow.orders.save_heads([head])
-    for head in heads.values():
+        with uow.pipeline():
+            check = uow.orders.save_heads([head])
+        check()
+    for head in read.values():
         head.attach_report("系统", "system", clock())
     with pytest.raises(Conflict):
         with service.db.unit_of_work() as uow:
-            uow.orders.save_heads(list(heads.values()))
+            with uow.pipeline():
+                check = uow.orders.save_heads(list(read.values()))
+            check()
     stale, other = (service.order(i, staff=True) for i in (stale_id, other_id))
     assert (stale["reports_count"], stale["version"]) == (2, 2)
     assert (other["reports_count"], other["version"]) == (1, 1)
     assert [a["action"] for a in other["audit"]] == ["dispatch"]
+
+
+def test_the_orders_a_me_too_may_join_stay_locked_until_it_commits(service, demo):
+    """Between reading an order's head and saving its new report count nobody else writes it:
+    on PostgreSQL its row is locked by the read, on SQLite the writer lock is held."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    order_id = stored_order(service, demo)
+    url = service.db.engine.url.render_as_string(hide_password=False)
+    other = create_engine(url, connect_args={"timeout": 0} if url.startswith("sqlite") else {})
+    if service.db.is_postgres:
+        attempt = f"SELECT id FROM work_orders WHERE id = {order_id} FOR UPDATE NOWAIT"
+    else:
+        attempt = f"UPDATE work_orders SET reports = reports WHERE id = {order_id}"
+    try:
+        with service.db.unit_of_work() as uow:
+            assert order_id in heads(uow, service, order_id)
+            with pytest.raises(OperationalError, match="lock"), other.begin() as connection:
+                connection.execute(text(attempt))
+        with other.begin() as connection:  # committed: free again
+            assert connection.execute(text(attempt)).rowcount == 1
+    finally:
+        other.dispose()

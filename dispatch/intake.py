@@ -70,8 +70,9 @@ def write_reports(uow, batch: list[Pending]) -> list[dict]:
 
     On PostgreSQL the statements travel in a pipeline and wait for the database only where an
     answer is needed: for the orders near the reports (the report ids and the on-duty people
-    of the reports' grids, asked for before, come back with them), for the ids of new orders,
-    and once at the end for everything else."""
+    of the reports' grids, asked for before, come back with them), for the ids of new orders
+    (and a community's grid leader, for a grid with nobody on duty), and once at the end for
+    everything else. The orders near the reports are locked, whether joined or not."""
     with uow.pipeline():
         answers, check = _write_reports(uow, batch)
     check()

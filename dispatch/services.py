@@ -218,6 +218,8 @@ class Service(BoundaryVersions, People):
         now = self.clock()
         try:
             with self.db.unit_of_work() as uow:
+                if action == "merge":  # two orders: see OrderRepository.lock
+                    uow.orders.lock([order_id, prepared])
                 order = uow.orders.get(order_id, lock=True)
                 if expected_version is not None and expected_version != order.version:
                     raise Conflict(f"work order #{order_id} is at version {order.version}, "
@@ -288,8 +290,8 @@ class Service(BoundaryVersions, People):
         if prepare:
             if not isinstance(into, int) or isinstance(into, bool):
                 raise InputError("merge needs the id of the order it duplicates", field="into")
-            return None
-        target = uow.orders.get(into)
+            return into
+        target = uow.orders.get(into, lock=True)
         order.merge_into(target.id, actor.name, actor.role, now)
         target.absorb_duplicate(order.id, order.reports, actor.name, actor.role, now)
         uow.orders.save(target)

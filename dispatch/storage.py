@@ -320,9 +320,10 @@ def new_ids(connection: Connection, is_postgres: bool, table, count: int) -> lis
 
 def ids_to_come(connection: Connection, is_postgres: bool, table,
                 count: int) -> Callable[[], list[int]]:
-    """:func:`new_ids`, asked for now and read when the function returned is called: in a
-    pipeline the question then travels with the statements sent in between, instead of costing
-    a round trip of its own."""
+    """:func:`new_ids`, read when the function returned is called. PostgreSQL is asked at
+    once: in a pipeline the question then travels with the statements sent in between, instead
+    of costing a round trip of its own. SQLite works them out when called (from the largest id
+    then, so no row may be inserted into ``table`` in between)."""
     if count == 0:
         return list
     if is_postgres:
@@ -448,10 +449,9 @@ def numbered_values(name: str, values) -> dict:
 
 @lru_cache(maxsize=256)
 def _open_near(count: int, is_postgres: bool) -> Prepared:
-    """Open orders in the boxes of ``count`` places, their rows locked in id order (the order
-    in which every writer takes several, so that none waits for another in a circle): one
-    statement joining a list of the places (numbered parameters, so that it is compiled once
-    per count) to work_orders."""
+    """Open orders in the boxes of ``count`` places, their rows locked in id order (see
+    :meth:`OrderRepository.lock`): one statement joining a list of the places (numbered
+    parameters, so that it is compiled once per count) to work_orders."""
     q = values(*(column(name, kind) for name, kind in _BOX), name="q").data(
         [tuple(bindparam(f"{name}{i}", type_=kind) for name, kind in _BOX)
          for i in range(count)]).cte("q")
@@ -507,6 +507,15 @@ class OrderRepository:
         for one in progress instead of failing on its save (on SQLite the writer lock already
         does both)."""
         return self._load(self._row(order_id, SELECT_ORDER_LOCKED if lock else SELECT_ORDER))
+
+    def lock(self, order_ids) -> None:
+        """Lock the rows of several orders until the transaction ends, lowest id first: every
+        writer that changes several orders takes them in that order (intake locks the orders
+        near its reports so), so that no two wait for each other in a circle. (On SQLite the
+        writer lock does it.)"""
+        if self.is_postgres:
+            self.c.execute(select(_o.id).where(_o.id.in_(sorted(set(order_ids))))
+                           .order_by(_o.id).with_for_update())
 
     def _row(self, order_id, statement=SELECT_ORDER):
         known_id(order_id, "work order")

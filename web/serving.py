@@ -7,8 +7,9 @@ processes are forked, each with a listening socket of its own on the one port
 socket, whichever process happens to be waiting takes a burst of new connections, and a
 keep-alive connection stays where it landed: under load one worker was seen holding 30 of 32
 connections while the other idled.) Each worker builds its own app after the fork (its own
-database connections, group commit and threads), so nothing but the port is shared. Where
-``SO_REUSEPORT`` is missing, the workers share one socket.
+database connections, group commit and threads), so nothing but the port is shared. On
+systems other than Linux, whose ``SO_REUSEPORT`` does not spread connections, the workers share
+one socket.
 """
 
 from __future__ import annotations
@@ -63,14 +64,24 @@ def serve(make_app: Callable[[int], object], host: str, port: int, threads: int,
 
 
 def _listeners(host: str, port: int, count: int) -> list[socket.socket]:
-    """``count`` listening sockets on ``host:port`` (port 0: one free port for all), or a
-    single one to share where the system cannot balance several."""
-    if not hasattr(socket, "SO_REUSEPORT"):
+    """``count`` listening sockets on ``host:port`` (port 0: one free port for all) where the
+    kernel spreads connections over them (Linux), else a single one to share. A port in use
+    is refused as before, though sockets with ``SO_REUSEPORT`` could join each other: a second
+    server on the port would otherwise take half of the first one's connections."""
+    taken = socket.create_server((host, port), backlog=1024)  # "address in use", if it is
+    if count <= 1 or not sys.platform.startswith("linux"):
+        return [taken]
+    port = taken.getsockname()[1]
+    taken.close()
+    listeners: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            listeners.append(socket.create_server((host, port), backlog=1024, reuse_port=True))
+    except OSError:  # SO_REUSEPORT refused: one shared socket after all
+        for listener in listeners:
+            listener.close()
         return [socket.create_server((host, port), backlog=1024)]
-    first = socket.create_server((host, port), backlog=1024, reuse_port=True)
-    port = first.getsockname()[1]
-    return [first, *(socket.create_server((host, port), backlog=1024, reuse_port=True)
-                     for _ in range(count - 1))]
+    return listeners
 
 
 def _supervise(children: list[int]) -> None:

@@ -1,8 +1,8 @@
 """An in-memory stand-in for :class:`dispatch.storage.Database`, to run the service's handlers
 with no database at all.
 
-Its unit of work has the same repositories as the real one: ``orders`` (get, add, save
-with the version check, audit, due_for_sweep) and ``outbox`` (claim and finish). Changes to
+Its unit of work has the same repositories as the real one: ``orders`` (lock, get, add,
+save with the version check, audit, due_for_sweep) and ``outbox`` (claim and finish). Changes to
 orders take effect when the unit of work ends without an error, as a commit would. Two
 handlers reach past the repositories, and the fake answers just those queries: assignment
 (:func:`dispatch.intake.assignee`) asks for on-duty people (``rows`` or ``later``), answered
@@ -89,6 +89,9 @@ class FakeOrders:
         self.saved: dict[int, WorkOrder] = {}
         self.trail: list[tuple[int, object]] = []
         self.events: list[dict] = []
+
+    def lock(self, order_ids) -> None:
+        """One thread, one writer: nothing to wait for."""
 
     def get(self, order_id, lock: bool = False) -> WorkOrder:
         order = self.saved.get(order_id) or self.db.orders.get(order_id)

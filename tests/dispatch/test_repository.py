@@ -85,3 +85,43 @@ def test_the_orders_a_me_too_may_join_stay_locked_until_it_commits(service, demo
             assert connection.execute(text(attempt)).rowcount == 1
     finally:
         other.dispose()
+
+
+def test_a_merge_takes_its_two_orders_lowest_id_first(postgres, seeded, clock, tmp_path, demo):
+    """Intake locks the orders near its reports lowest id first; a merge of a newer order into
+    an older one must not hold the newer while it waits for the older, or the two would wait
+    for each other in a circle."""
+    import threading
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    from dispatch.services import Actor, Service
+
+    service = Service(postgres, seeded["catalogue"], tmp_path / "media", clock=clock)
+    older = stored_order(service, demo)
+    newer = service.submit_report(report(demo, 140))["work_order_id"]
+    other = create_engine(postgres.engine.url)
+    merged = []
+    try:
+        with service.db.unit_of_work() as uow:  # as a batch of reports near the older would
+            uow.orders.lock([older])
+            merging = threading.Thread(target=lambda: merged.append(service.act(
+                newer, "merge", Actor("王调度", "dispatcher"), into=older)))
+            merging.start()
+            deadline = time.monotonic() + 20
+            with other.connect() as watch:  # until the merge waits for a row lock
+                while time.monotonic() < deadline and not watch.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock'")).scalar():
+                    watch.rollback()
+                    time.sleep(0.05)
+            assert time.monotonic() < deadline, "the merge never waited"
+            with other.begin() as connection:  # the newer is still free to take
+                connection.execute(text(f"SELECT id FROM work_orders WHERE id = {newer} "
+                                        "FOR UPDATE NOWAIT"))
+        merging.join(timeout=20)
+    finally:
+        other.dispose()
+    assert merged and merged[0]["state"] == "duplicate"
+    assert service.order(older, staff=True)["reports_count"] == 2

@@ -137,6 +137,19 @@ def test_workers_take_even_shares_of_the_connections(tmp_path):
         server.wait(timeout=30)
 
 
+def test_a_port_in_use_is_refused_though_workers_share_theirs():
+    """Workers' sockets may join each other on one port; another server's may not, though its
+    sockets allow it too (as another gridline's workers' do)."""
+    with socket.create_server(("127.0.0.1", 0), reuse_port=True) as taken:
+        port = taken.getsockname()[1]
+        refused = subprocess.run(
+            [sys.executable, "-c", "import sys; from web.serving import serve; "
+             "serve(lambda n: None, '127.0.0.1', int(sys.argv[1]), 1, workers=2)", str(port)],
+            cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)}, capture_output=True,
+            text=True, timeout=60)
+    assert refused.returncode != 0 and "Address already in use" in refused.stderr
+
+
 def _connections_held(pids: list[str], port: int) -> dict[str, int]:
     """How many established connections to ``port`` each process holds (from /proc)."""
     inodes = {}

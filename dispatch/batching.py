@@ -35,9 +35,16 @@ class _Job:
 class GroupCommit:
     """Batches for ``write(uow, items) -> results`` (one result per item, in order)."""
 
-    def __init__(self, db, write: Callable[[Any, list], list], max_batch: int = MAX_BATCH):
+    def __init__(self, db, write: Callable[[Any, list], list], max_batch: int = MAX_BATCH,
+                 lock: Callable[[Any, list], None] | None = None):
+        """``lock(uow, items)``, if given, takes every lock that writing ``items`` together
+        would take, in the order that write takes them. After a failed batch it runs before
+        the items are written again one by one: taken item by item instead, the locks would
+        be taken out of order, and that transaction and another batch could each wait for
+        the other."""
         self.db = db
         self.write = write
+        self.lock = lock
         self.max_batch = max_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="gridline-group-commit",
@@ -94,6 +101,8 @@ class GroupCommit:
     def _commit_separately(self, jobs: list[_Job]) -> None:
         try:
             with self.db.unit_of_work() as uow:
+                if self.lock is not None:
+                    self.lock(uow, [job.item for job in jobs])
                 for job in jobs:
                     job.result, job.error = None, None
                     try:

@@ -83,9 +83,7 @@ def _write_reports(uow, batch: list[Pending]):
     """The answers, and the version check of the "me too" orders, to run once every statement
     is done."""
     inside = [p for p in batch if p.where.status != OUTSIDE]
-    # Reports that could be of one problem wait for each other across processes, so that two
-    # of them cannot both find no order and both create one.
-    uow.lock_all(key for p in inside for key in _neighbourhood(p))
+    lock_reports(uow, inside)
     report_ids = uow.ids_to_come(t.reports, len(batch))
     people = _grid_people(uow, {p.where.grid_code for p in inside})  # for any new orders
     stored = uow.orders.open_near([
@@ -111,6 +109,13 @@ def _write_reports(uow, batch: list[Pending]):
         answers.append(answer)
     INSERT_REPORT.run(uow.connection, rows)
     return answers, check
+
+
+def lock_reports(uow, batch: list[Pending]) -> None:
+    """Reports that could be of one problem wait for each other across processes, so that two
+    of them cannot both find no order and both create one: the lock keys of every report of
+    ``batch`` inside the district, taken at once in sorted order."""
+    uow.lock_all(key for p in batch if p.where.status != OUTSIDE for key in _neighbourhood(p))
 
 
 def _neighbourhood(p: Pending) -> list[str]:

@@ -26,7 +26,7 @@ from dispatch.checks import MAX_NAME
 from dispatch.checks import check_phone as _phone
 from dispatch.checks import check_text as _text
 from dispatch.errors import Conflict, InputError, NotFound
-from dispatch.intake import Pending, assignee, report_answer, write_reports
+from dispatch.intake import Pending, assignee, lock_reports, report_answer, write_reports
 from dispatch.model import State, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.people import People
@@ -193,7 +193,7 @@ class Service(BoundaryVersions, People):
     def start_group_commit(self) -> None:
         """From now on, reports arriving together are written together (see
         :mod:`dispatch.batching`)."""
-        self.group_commit = GroupCommit(self.db, write_reports)
+        self.group_commit = GroupCommit(self.db, write_reports, lock=lock_reports)
 
     def _by_key(self, key: str) -> dict | None:
         """The answer given for the report stored under idempotency ``key``, if any."""

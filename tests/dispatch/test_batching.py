@@ -74,3 +74,31 @@ def test_one_failing_write_does_not_undo_the_others(service):
     with service.db.read() as uow:
         codes = set(uow.execute(select(t.departments.c.code)).scalars())
     assert {"g1", "g2"} <= codes and "x1" not in codes
+
+
+def test_after_a_failed_batch_every_lock_is_taken_before_the_items_are_written_again(service):
+    """Taken item by item, the retry's locks would come out of order (see GroupCommit)."""
+    calls = []
+
+    def lock(uow, names):
+        calls.append(("lock", sorted(names)))
+
+    def write(uow, names):
+        calls.append(("write", list(names)))
+        if "x1" in names:
+            raise ValueError("this one fails")
+        return names
+
+    group = GroupCommit(service.db, write, lock=lock)
+    try:
+        results = run_together([lambda n=n: group.run(n) for n in ("g1", "x1", "g2")])
+    finally:
+        group.close()
+    assert results[0] == "g1" and results[2] == "g2" and isinstance(results[1], ValueError)
+    retries = [i for i, call in enumerate(calls) if call[0] == "lock"]
+    assert retries, "no batch failed and was written again"
+    for i in retries:  # each retry: its whole batch locked first, then item by item
+        batch = calls[i][1]
+        after = calls[i + 1:i + 1 + len(batch)]
+        assert all(kind == "write" and len(items) == 1 for kind, items in after)
+        assert sorted(items[0] for _, items in after) == batch

@@ -83,7 +83,7 @@ def _write_reports(uow, batch: list[Pending]):
     """The answers, and the version check of the "me too" orders, to run once every statement
     is done."""
     inside = [p for p in batch if p.where.status != OUTSIDE]
-    lock_reports(uow, inside)
+    lock_reports(uow, batch)
     report_ids = uow.ids_to_come(t.reports, len(batch))
     people = _grid_people(uow, {p.where.grid_code for p in inside})  # for any new orders
     stored = uow.orders.open_near([

@@ -62,7 +62,7 @@ LOAD = textwrap.dedent('''
             self.queue = [request(n, i, self.rng) for i in range(QUEUE)]
         def send(self):
             self.buffer, self.started = b"", time.perf_counter()
-            self.sock.sendall(self.queue[self.i % QUEUE])
+            self.sock.sendall(self.queue[self.i])
             self.i += 1
         def answer(self):
             """(status, seconds) once a whole answer is in, else None."""
@@ -78,7 +78,9 @@ LOAD = textwrap.dedent('''
             if len(body) < length:
                 return None
             return int(head.split(b" ", 2)[1]), time.perf_counter() - self.started
-    QUEUE = 4000  # distinct requests per connection; keys stay unique while i < QUEUE
+    # Distinct requests per connection (keys stay unique): enough for 20 s at 25 000 req/s
+    # over 32 connections; a connection that runs out before the time is up fails the run.
+    QUEUE = 16000
     open_ = [Connection(n) for n in range(first, first + connections)]
     selector = selectors.DefaultSelector()
     for c in open_:
@@ -97,7 +99,9 @@ LOAD = textwrap.dedent('''
             if done is None:
                 continue
             results.append(done)
-            if done[0] == 0 or time.perf_counter() >= stop_at or c.i >= QUEUE:
+            if c.i >= QUEUE and time.perf_counter() < stop_at:
+                sys.exit(f"a connection sent all its {QUEUE} requests before the time was up")
+            if done[0] == 0 or time.perf_counter() >= stop_at:
                 selector.unregister(c.sock)
                 c.sock.close()
                 busy -= 1

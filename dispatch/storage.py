@@ -221,8 +221,11 @@ class Prepared:
     tuples. An INSERT is compiled for the columns its first parameters name.
     """
 
-    def __init__(self, statement):
+    def __init__(self, statement, replan: bool = False):
+        """``replan``: PostgreSQL plans the statement afresh each time it runs, for the
+        values given, instead of keeping a plan (see :func:`_open_near`)."""
         self.statement = statement
+        self.replan = replan
         self._forms: dict[tuple, tuple] = {}
 
     def _form(self, dialect, keys: tuple) -> tuple:
@@ -273,6 +276,8 @@ class Prepared:
         try:
             if many:
                 cursor.executemany(form[0], [self._params(form, p) for p in params])
+            elif self.replan and dialect.name == "postgresql":
+                cursor.execute(form[0], self._params(form, params), prepare=False)
             else:
                 cursor.execute(form[0], self._params(form, params))
         except dialect.loaded_dbapi.Error as exc:
@@ -451,7 +456,9 @@ def numbered_values(name: str, values) -> dict:
 def _open_near(count: int, is_postgres: bool) -> Prepared:
     """Open orders in the boxes of ``count`` places, their rows locked in id order (see
     :meth:`OrderRepository.lock`): one statement joining a list of the places (numbered
-    parameters, so that it is compiled once per count) to work_orders."""
+    parameters, so that it is compiled once per count) to work_orders. PostgreSQL plans it
+    afresh each time: a plan kept from when work_orders was small would go on scanning the
+    whole table as it grows, until the table's statistics are next gathered."""
     q = values(*(column(name, kind) for name, kind in _BOX), name="q").data(
         [tuple(bindparam(f"{name}{i}", type_=kind) for name, kind in _BOX)
          for i in range(count)]).cte("q")
@@ -463,7 +470,8 @@ def _open_near(count: int, is_postgres: bool) -> Prepared:
     return Prepared(select(q.c.i, _o.id, _o.lon, _o.lat, _o.state, _o.version, _o.reports)
                     .select_from(q).join(t.work_orders, and_(
                         _o.category == q.c.category, _o.created_at >= q.c.since, _still_open,
-                        inside)).order_by(_o.id, q.c.i).with_for_update(of=t.work_orders))
+                        inside)).order_by(_o.id, q.c.i).with_for_update(of=t.work_orders),
+                    replan=is_postgres)
 
 
 _BOX = (("i", Integer()), ("category", String()), ("since", UTCDateTime()), ("west", Float()),

@@ -125,3 +125,30 @@ def test_a_merge_takes_its_two_orders_lowest_id_first(postgres, seeded, clock, t
         other.dispose()
     assert merged and merged[0]["state"] == "duplicate"
     assert service.order(older, staff=True)["reports_count"] == 2
+
+
+def test_nearby_orders_are_found_by_index_however_much_the_table_grew(postgres, seeded, clock,
+                                                                       tmp_path, demo):
+    """A plan kept from when work_orders held one order scans the whole table; the search
+    for a "me too" must keep using the GiST index once the table has grown (PostgreSQL: SQLite
+    keeps no plans)."""
+    from sqlalchemy import text
+
+    from dispatch.services import Service
+    from dispatch.storage import ORDER_FIELDS
+
+    service = Service(postgres, seeded["catalogue"], tmp_path / "media", clock=clock)
+    order_id = stored_order(service, demo)
+    fields = ", ".join(f for f in ORDER_FIELDS if f not in ("lon", "lat"))
+    scans = text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'work_orders'")
+    with service.db.unit_of_work() as uow:
+        uow.execute(text("ANALYZE work_orders"))  # its statistics: one order
+    with service.db.unit_of_work() as uow:
+        for _ in range(15):  # by now a kept plan would be in use
+            assert order_id in heads(uow, service, order_id)
+        uow.execute(text(f"INSERT INTO work_orders (lon, lat, {fields}) SELECT lon + g * 1e-4, "
+                         f"lat, {fields} FROM work_orders, generate_series(1, 20000) AS g "
+                         f"WHERE id = {order_id}"))
+        before = uow.execute(scans).scalar()
+        assert order_id in heads(uow, service, order_id)
+        assert uow.execute(scans).scalar() == before

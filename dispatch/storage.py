@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 import threading
 import time
 from collections import namedtuple
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from alembic import command
 from alembic.config import Config
+from psycopg import RawCursor
 from pyproj import Geod
 from sqlalchemy import (
     Float,
@@ -71,6 +73,8 @@ from dispatch.schema import UTCDateTime
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 GEOD = Geod(ellps="WGS84")
+_PYFORMAT = re.compile(r"%\((\w+)\)s|%%")
+_NUMBERED = re.compile(r"\$(\d+)")
 METRES_PER_DEGREE_LAT = 110_574.0
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
@@ -218,12 +222,17 @@ class Prepared:
     execution (cache lookup, execution context, result objects) costs several times what the
     database does. The SQL, the parameters' conversions (aware UTC times, JSON, booleans) and
     the results' conversions are SQLAlchemy's own, worked out once. Rows come back as named
-    tuples. An INSERT is compiled for the columns its first parameters name.
+    tuples. An INSERT is compiled for the columns its first parameters name, and returns
+    nothing unless it says what. On PostgreSQL the SQL is kept in the server's own numbered
+    form ($1, $2 ...) and run on a raw cursor, so that the driver has nothing to parse, and
+    the rows of an INSERT of many travel as one statement.
     """
 
     def __init__(self, statement, replan: bool = False):
         """``replan``: PostgreSQL plans the statement afresh each time it runs, for the
         values given, instead of keeping a plan (see :func:`_open_near`)."""
+        if statement.is_insert and not statement.exported_columns:
+            statement = statement.inline()  # no RETURNING of new ids that nobody reads
         self.statement = statement
         self.replan = replan
         self._forms: dict[tuple, tuple] = {}
@@ -234,25 +243,49 @@ class Prepared:
             compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
             rendered = {compiled.bind_names[b]: b for b in compiled.binds.values()}
             names = tuple(compiled.positiontup) if compiled.positional else tuple(rendered)
+            # An INSERT's columns left out take their defaults (constants only).
+            defaults = {c.key: c.default for c in getattr(compiled, "insert_prefetch", ())}
             binds = []  # (parameter name, or None for a value fixed in the statement; conversion)
             for name in names:
                 bind = rendered[name]
                 convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if bind.key in keys:
                     binds.append((bind.key, convert))
-                else:
-                    value = bind.effective_value
-                    binds.append((None, convert(value) if convert else value))
+                    continue
+                value = bind.effective_value
+                if bind.key in defaults:
+                    if not defaults[bind.key].is_scalar:
+                        raise ValueError(f"{bind.key} must be given: its default is computed")
+                    value = defaults[bind.key].arg
+                binds.append((None, convert(value) if convert else value))
             columns = list(getattr(self.statement, "exported_columns", ()))
             # Numbers come from both drivers as Python numbers already.
             results = [None if isinstance(c.type, (Float, Numeric))
                        else c.type.dialect_impl(dialect).result_processor(dialect, None)
                        for c in columns]
             row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
-            form = (compiled.string, names, binds, compiled.positional, row,
-                    results if any(results) else None)
+            sql, positional = compiled.string, compiled.positional
+            if dialect.name == "postgresql":  # %(name)s → $n, %% → %
+                number = {name: f"${i}" for i, name in enumerate(names, 1)}
+                sql = _PYFORMAT.sub(lambda m: number[m[1]] if m[1] else "%", sql)
+                positional = True
+            form = (sql, names, binds, positional, row, results if any(results) else None)
             self._forms[(dialect.name, keys)] = form
         return form
+
+    def _rows_form(self, dialect, keys: tuple, count: int) -> str:
+        """The PostgreSQL INSERT of one row (numbered form) made an INSERT of ``count`` rows,
+        their parameters one row after the other."""
+        sql = self._forms.get((dialect.name, keys, count))
+        if sql is None:
+            one, names = self._form(dialect, keys)[:2]
+            head, row = one.rsplit(" VALUES ", 1)
+            width = len(names)
+            sql = head + " VALUES " + ", ".join(
+                _NUMBERED.sub(lambda m, i=i: f"${int(m[1]) + i * width}", row)
+                for i in range(count))
+            self._forms[(dialect.name, keys, count)] = sql
+        return sql
 
     def _params(self, form, params: dict):
         _, names, binds, positional, _, _ = form
@@ -262,7 +295,8 @@ class Prepared:
 
     def run(self, connection: Connection, params: dict | list[dict]):
         """Execute with one set of parameters (or a list of them, for an INSERT or UPDATE
-        without RETURNING); the driver's cursor, its rows not yet read. A list of one is sent
+        without RETURNING: on PostgreSQL an INSERT's rows then go as one statement); the
+        driver's cursor, its rows not yet read. A list of one is sent
         as a plain statement (psycopg sends a list through its pipeline, which costs more than
         the row); an empty list runs nothing."""
         if isinstance(params, list) and len(params) < 2:
@@ -271,12 +305,20 @@ class Prepared:
             params = params[0]
         many = isinstance(params, list)
         dialect = connection.dialect
-        form = self._form(dialect, tuple(params[0] if many else params))
-        cursor = connection.connection.cursor()
+        keys = tuple(params[0] if many else params)
+        form = self._form(dialect, keys)
+        postgres = dialect.name == "postgresql"
+        if postgres:
+            cursor = RawCursor(connection.connection.dbapi_connection)
+        else:
+            cursor = connection.connection.cursor()
         try:
-            if many:
+            if many and postgres and self.statement.is_insert and form[4] is None:
+                cursor.execute(self._rows_form(dialect, keys, len(params)),
+                               [v for p in params for v in self._params(form, p)])
+            elif many:
                 cursor.executemany(form[0], [self._params(form, p) for p in params])
-            elif self.replan and dialect.name == "postgresql":
+            elif self.replan and postgres:
                 cursor.execute(form[0], self._params(form, params), prepare=False)
             else:
                 cursor.execute(form[0], self._params(form, params))

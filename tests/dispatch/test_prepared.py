@@ -3,8 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, bindparam, func, insert, literal, literal_column, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from dispatch import schema as t
 from dispatch.storage import Prepared
@@ -74,3 +74,39 @@ def test_an_error_known_only_when_results_are_read_arrives_as_sqlalchemys(databa
             uow.rows(SELECT_EVENT, {"id": new_id})
     with database.read() as uow:
         assert uow.execute(select(func.count()).select_from(t.outbox)).scalar_one() == 1
+
+
+def test_many_rows_in_one_call_match_sqlalchemy(database):
+    """A list of rows (one statement on PostgreSQL) converts each value as SQLAlchemy would,
+    and a column left out takes its default in every row."""
+    rows = [event(), {**event(payload=None, event="overdue"), "work_order_id": None},
+            event(next_attempt_at=AT + timedelta(days=3), payload={"n": 2})]
+    for row in rows:
+        del row["attempts"]  # default 0
+    with database.unit_of_work() as uow:
+        Prepared(insert(t.outbox)).run(uow.connection, rows)
+    with database.read() as uow:
+        stored = uow.execute(select(t.outbox).order_by(t.outbox.c.id)).all()
+    assert [(r.event, r.work_order_id, r.next_attempt_at, r.payload, r.attempts)
+            for r in stored] == [(r["event"], r["work_order_id"], r["next_attempt_at"],
+                                  r["payload"], 0) for r in rows]
+    assert all(r.created_at == AT for r in stored)
+
+
+def test_a_value_too_long_in_one_of_many_rows_writes_none_of_them(database):
+    with pytest.raises(DBAPIError):
+        with database.unit_of_work() as uow:
+            Prepared(insert(t.audit)).run(uow.connection, [
+                {"work_order_id": None, "at": AT, "actor": name, "role": "system",
+                 "action": "dispatch"} for name in ("张三", "x" * 101)])
+    with database.read() as uow:
+        assert uow.execute(select(func.count()).select_from(t.audit)).scalar_one() == 0
+
+
+def test_a_percent_sign_in_the_sql_is_kept(database):
+    """SQLAlchemy doubles a literal % for the driver; PostgreSQL's numbered form has none."""
+    like = Prepared(select(literal("a%b").like("a%%", escape="\\").label("hit"),
+                           literal_column("'100%'").label("text"),
+                           bindparam("x", type_=String()).label("x")))
+    with database.read() as uow:
+        assert uow.rows(like, {"x": "50%"}) == [(True, "100%", "50%")]

@@ -52,10 +52,14 @@ def serve_command(host, port, threads, workers):
         app.extensions["gridline"].active_resolver()  # loaded now, not by the first request
     else:
         app.extensions["gridline"].db.dispose()
-    click.echo(f"gridline serving on http://{host}:{port}/ (Open311 at /open311/v2/, OGC API "
-               "at /ogc/, point lookup at /point/4326/LON,LAT)")
+    where = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+
+    def serving(bound_port: int) -> None:
+        click.echo(f"gridline serving on http://{where}:{bound_port}/ (Open311 at /open311/v2/, "
+                   "OGC API at /ogc/, point lookup at /point/4326/LON,LAT)")
+
     serve((lambda _number: app) if workers == 1 else _worker_app, host, port, threads, workers,
-          ident="gridline")
+          ident="gridline", bound=serving)
 
 
 def _set_up(app) -> None:

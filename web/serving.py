@@ -27,17 +27,21 @@ WAITRESS = {"channel_timeout": 30}
 
 
 def serve(make_app: Callable[[int], object], host: str, port: int, threads: int,
-          workers: int = 1, ident: str | None = None) -> None:
+          workers: int = 1, ident: str | None = None,
+          bound: Callable[[int], None] | None = None) -> None:
     """Serve ``make_app(worker_number)`` on ``host:port`` with ``threads`` threads in each of
-    ``workers`` processes; returns when the server stops (SIGTERM or Ctrl-C)."""
+    ``workers`` processes; returns when the server stops (SIGTERM or Ctrl-C). ``bound`` is
+    told the port once it is taken (the one chosen, for port 0)."""
     # Waitress warns once for every request that waits for a thread: under load that is a line
     # per request, written by the one thread that reads and writes every connection.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     options = {**WAITRESS, "threads": threads, **({"ident": ident} if ident else {})}
-    if workers <= 1:
-        waitress_serve(make_app(0), host=host, port=port, **options)
-        return
     listeners = _listeners(host, port, workers)
+    if bound is not None:
+        bound(listeners[0].getsockname()[1])
+    if workers <= 1:
+        waitress_serve(make_app(0), sockets=listeners, **options)
+        return
     children = []
     for number in range(workers):
         pid = os.fork()

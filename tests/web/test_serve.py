@@ -137,6 +137,24 @@ def test_workers_take_even_shares_of_the_connections(tmp_path):
         server.wait(timeout=30)
 
 
+def test_port_0_serves_on_a_free_port_and_says_which(tmp_path):
+    env = {**os.environ, "GRIDLINE_INSTANCE": str(tmp_path / "instance")}
+    env.pop("GRIDLINE_DATABASE_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", "0"],
+                              env=env, cwd=PROJECT, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in server.stdout:  # a line for the demo district's set-up comes first
+            if "serving on" in line:
+                break
+        url = line.split("serving on ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0/")
+        assert requests.get(f"{url}healthz", timeout=10).status_code == 200
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
 def test_a_port_in_use_is_refused_though_workers_share_theirs():
     """Workers' sockets may join each other on one port; another server's may not, though its
     sockets allow it too (as another gridline's workers' do)."""

@@ -231,10 +231,12 @@ class Prepared:
     def __init__(self, statement, replan: bool = False):
         """``replan``: PostgreSQL plans the statement afresh each time it runs, for the
         values given, instead of keeping a plan (see :func:`_open_near`)."""
-        if statement.is_insert and not statement.exported_columns:
+        plain_insert = statement.is_insert and not statement.exported_columns
+        if plain_insert:
             statement = statement.inline()  # no RETURNING of new ids that nobody reads
         self.statement = statement
         self.replan = replan
+        self._rows_in_one = plain_insert and statement.select is None  # INSERT ... VALUES
         self._forms: dict[tuple, tuple] = {}
 
     def _form(self, dialect, keys: tuple) -> tuple:
@@ -296,9 +298,9 @@ class Prepared:
     def run(self, connection: Connection, params: dict | list[dict]):
         """Execute with one set of parameters (or a list of them, for an INSERT or UPDATE
         without RETURNING: on PostgreSQL an INSERT's rows then go as one statement); the
-        driver's cursor, its rows not yet read. A list of one is sent
-        as a plain statement (psycopg sends a list through its pipeline, which costs more than
-        the row); an empty list runs nothing."""
+        driver's cursor, its rows not yet read. A list of one is sent as a plain statement
+        (psycopg sends a list through its pipeline, which costs more than the row); an empty
+        list runs nothing."""
         if isinstance(params, list) and len(params) < 2:
             if not params:
                 return None
@@ -313,7 +315,7 @@ class Prepared:
         else:
             cursor = connection.connection.cursor()
         try:
-            if many and postgres and self.statement.is_insert and form[4] is None:
+            if many and postgres and self._rows_in_one:
                 cursor.execute(self._rows_form(dialect, keys, len(params)),
                                [v for p in params for v in self._params(form, p)])
             elif many:

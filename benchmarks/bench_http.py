@@ -6,10 +6,12 @@ and on PostgreSQL + PostGIS (a fresh database, ``--database``, on the server of
 (:mod:`web.serving`: waitress, THREADS threads in each of ``--workers`` processes) and loaded
 for ``--seconds`` by CONNECTIONS keep-alive connections, each posting its next report as soon as
 the last is answered. Printed for each: acknowledged requests per second, p50 and p99 latency,
-failures (by status), the server's CPU time per request (its processes, not the database's)
-and how busy the machine was, and whether every acknowledged report is in the database; the
-last line is ``ingest_ratio=<ours/echo>`` (the lower of the two databases). When the machine
-is near 100 % busy, CPU per request is what decides throughput. gridline runs with
+failures (by status), CPU time per request — the server's processes, a PostgreSQL on this
+machine (its ``postgres`` processes) and the whole machine, load generator included — and how
+busy the machine was, and whether every acknowledged report is in the database; the last line
+is ``ingest_ratio=<ours/echo>`` (the lower of the two databases). When the machine is near
+100 % busy, its CPU per request is what decides throughput: the ratio then comes close to the
+echo's machine CPU per request over ours. gridline runs with
 ``GRIDLINE_LOG_LEVEL=WARNING``: like the echo, it writes no line per request.
 
     python benchmarks/bench_http.py [--seconds 20] [--connections 32] [--workers 2]
@@ -167,15 +169,39 @@ def load(port, path, seconds, connections, kind, points) -> list[tuple[float, in
     return results
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds used so far by process ``pid`` and its children (the server's workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
-    total = 0
-    for child in pids:
-        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+def process_cpu(pids) -> dict[int, float]:
+    """CPU seconds used so far by each of the processes ``pids`` still running."""
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def cpu_since(before: dict[int, float], now: dict[int, float]) -> float:
+    """CPU seconds used between two :func:`process_cpu` readings (a process started in
+    between counts whole)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items())
+
+
+def server_pids(pid: int) -> list[int]:
+    """Process ``pid`` and its children (the server's workers)."""
+    return [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+
+def postgres_pids() -> list[int]:
+    """The processes of a PostgreSQL server on this machine (none if it runs elsewhere)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                pids.append(int(entry.name))
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return pids
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -185,13 +211,19 @@ def machine_ticks() -> tuple[int, int]:
 
 
 def measured_load(server, port, path, seconds, connections, kind, points):
-    """:func:`load`, and what it cost: the server's CPU per request and how busy the machine
-    was (the load generator shares it)."""
-    cpu, (idle, ticks) = process_cpu(server.pid), machine_ticks()
+    """:func:`load`, and what it cost: CPU per request of the server, of the database's
+    processes and of the whole machine, and how busy the machine was (the load generator
+    shares it)."""
+    cpu, db_cpu = process_cpu(server_pids(server.pid)), process_cpu(postgres_pids())
+    idle, ticks = machine_ticks()
     results = load(port, path, seconds, connections, kind, points)
-    cpu, (idle2, ticks2) = process_cpu(server.pid) - cpu, machine_ticks()
-    return results, {"cpu_ms": 1000 * cpu / max(len(results), 1),
-                     "busy": 1 - (idle2 - idle) / max(ticks2 - ticks, 1)}
+    cpu = cpu_since(cpu, process_cpu(server_pids(server.pid)))
+    db_cpu = cpu_since(db_cpu, process_cpu(postgres_pids()))
+    idle, ticks = (now - then for now, then in zip(machine_ticks(), (idle, ticks), strict=True))
+    per_request = 1000 / max(len(results), 1)
+    return results, {"cpu_ms": cpu * per_request, "db_cpu_ms": db_cpu * per_request,
+                     "machine_cpu_ms": (ticks - idle) / os.sysconf("SC_CLK_TCK") * per_request,
+                     "busy": 1 - idle / max(ticks, 1)}
 
 
 def summary(name, results, seconds, usage) -> dict:
@@ -206,8 +238,9 @@ def summary(name, results, seconds, usage) -> dict:
     print(f"{name:22} {figures['rps']:8.1f} req/s   p50 {figures['p50_ms']:7.1f} ms   "
           f"p99 {figures['p99_ms']:7.1f} ms   failed {figures['failed']}"
           + "".join(f", {n} × {'no answer' if s == 0 else s}" for s, n in failures.items()))
-    print(f"{'':22} server CPU {usage['cpu_ms']:.2f} ms per request, machine "
-          f"{100 * usage['busy']:.0f} % busy")
+    print(f"{'':22} CPU per request: server {usage['cpu_ms']:.2f} ms, database "
+          f"{usage['db_cpu_ms']:.2f} ms, machine {usage['machine_cpu_ms']:.2f} ms "
+          f"({100 * usage['busy']:.0f} % busy)")
     return figures
 
 

@@ -21,8 +21,8 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 
 from dispatch.accounts import User
-from dispatch.errors import InputError
-from web.errors import Unauthorized
+from dispatch.errors import InputError, NotFound
+from web.errors import Unauthorized, answer
 from web.i18n import gettext as _
 
 bp = Blueprint("auth", __name__)
@@ -47,15 +47,24 @@ def require_user() -> User:
     return user
 
 
-def _identify() -> User | None:
+def _bearer() -> str | None:
+    """The API token of an ``Authorization: Bearer`` header, if one was sent."""
     header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        user = accounts().user_for_token(header.removeprefix("Bearer ").strip())
+    return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
+
+
+def _identify() -> User | None:
+    token = _bearer()
+    if token is not None:
+        user = accounts().user_for_token(token)
         if user is None:
             raise Unauthorized("the API token is unknown or revoked")
         return user
     if session.get("user_id") is not None:
-        return accounts().user(session["user_id"])
+        try:
+            return accounts().user(session["user_id"])
+        except NotFound:  # deactivated or removed since logging in: the session is over
+            session.clear()
     return None
 
 
@@ -82,16 +91,16 @@ def init_app(app) -> None:
 
     @app.before_request
     def check_csrf():
-        """Forms sent with a session cookie must carry the session's CSRF token."""
-        if request.method not in UNSAFE or "Authorization" in request.headers:
+        """Changes sent with a session cookie must carry the session's CSRF token (a request
+        with a bearer token is identified by the token alone, never by the cookie)."""
+        if request.method not in UNSAFE or _bearer() is not None:
             return None
         if session.get("user_id") is None or request.path == "/login":
             return None
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
-        if not hmac.compare_digest(sent, session.get("csrf", "")):
-            return jsonify({"error": {"status": 400, "code": "csrf",
-                                      "message": "missing or wrong CSRF token",
-                                      "field": "csrf_token"}}), 400
+        expected = session.get("csrf", "")
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            return answer(400, "csrf", "missing or wrong CSRF token", "csrf_token")
         return None
 
 
@@ -120,9 +129,10 @@ def login():
         raise Unauthorized("wrong username or password")
     session.clear()
     session["user_id"] = user.id
+    token = csrf_token()  # a new one for each login, whichever way it came
     if from_page:
         return redirect(local_path(data.get("next")), code=303)
-    return jsonify({"username": user.username, "role": user.role, "csrf_token": csrf_token()})
+    return jsonify({"username": user.username, "role": user.role, "csrf_token": token})
 
 
 def local_path(value) -> str:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dispatch.checks import check_printable
 from dispatch.config import read_toml
 from dispatch.errors import InputError
 
@@ -129,4 +130,4 @@ def _check_value(attribute: dict, value):
     if not isinstance(value, str) or len(value) > MAX_ATTRIBUTE_TEXT:
         raise InputError(f"{attribute['code']} must be text of at most {MAX_ATTRIBUTE_TEXT} "
                          "characters", field=field)
-    return value.strip()
+    return check_printable(value, field).strip()

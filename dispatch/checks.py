@@ -9,6 +9,9 @@ from dispatch.errors import InputError
 
 MAX_NAME = 100
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
+# Control characters other than tab and line breaks, and halves of surrogate pairs: no XML
+# document can carry them, and no UTF-8 text a lone surrogate.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def check_text(value, field: str, limit: int, required: bool = True) -> str:
@@ -22,7 +25,17 @@ def check_text(value, field: str, limit: int, required: bool = True) -> str:
     if len(value) > limit:
         raise InputError(f"{field} has {len(value)} characters; at most {limit} are allowed",
                          field=field)
+    check_printable(value, field)
     return value.strip()
+
+
+def check_printable(value: str, field: str) -> str:
+    """``value``, unless it holds a character that text may not (see ``UNPRINTABLE``)."""
+    found = UNPRINTABLE.search(value)
+    if found:
+        raise InputError(f"{field} holds the unprintable character U+{ord(found[0]):04X} at "
+                         f"position {found.start() + 1}", field=field)
+    return value
 
 
 def check_phone(value) -> str | None:

@@ -8,6 +8,8 @@ from xml.etree import ElementTree
 
 from flask import current_app
 
+from dispatch.checks import UNPRINTABLE
+
 DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 
 
@@ -45,9 +47,11 @@ def _fill(element, row: dict) -> None:
 
 
 def _text(value) -> str:
+    """The value as XML text; a character no XML document can carry (stored before input
+    refused it, or from an imported file) becomes U+FFFD, so that the document stays whole."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return UNPRINTABLE.sub("\ufffd", str(value))
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -8,10 +8,11 @@ coordinates, and an uploaded photo as the multipart file ``media``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, current_app, jsonify, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dispatch import schema as t
 from dispatch.errors import Forbidden, InputError, NotFound
@@ -25,6 +26,9 @@ FORMATS = ("json", "xml")
 DEFAULT_DAYS = 90
 MAX_REQUESTS = 1000
 SPEC = "http://wiki.open311.org/GeoReport_v2"
+ATTRIBUTE = re.compile(r"attribute\[([^\[\]]+)\](\[\])?")
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def service():
@@ -87,20 +91,19 @@ def create_request(fmt):
     user = accounts().user_for_token(form.get("api_key"))
     if user is None:
         raise Forbidden("api_key is missing or not valid")
-    for field in ("service_code",):
-        if not form.get(field):
-            raise InputError(f"{field} is required", field=field)
+    if not form.get("service_code"):
+        raise InputError("service_code is required", field="service_code")
+    if form["service_code"] not in service().catalogue.categories:
+        raise NotFound(f"no service {form['service_code']!r}")
     if not form.get("lat") or not form.get("long"):
         raise InputError("lat and long are required (address_string alone cannot be located)",
                          field="lat")
-    attributes = {key[len("attribute["):-1]: value for key, value in form.items(multi=False)
-                  if key.startswith("attribute[") and key.endswith("]")}
     name = " ".join(p for p in (form.get("first_name"), form.get("last_name")) if p) or None
     data = {"category": form["service_code"], "description": form.get("description") or
             form["service_code"], "lon": form["long"], "lat": form["lat"],
             "crs": form.get("crs") or "wgs84", "reporter_name": name,
             "reporter_phone": form.get("phone") or None, "reporter_role": "resident",
-            "idempotency_key": form.get("token") or None, "attributes": attributes,
+            "idempotency_key": form.get("token") or None, "attributes": _attributes(form),
             "media_url": form.get("media_url") or None}
     upload = request.files.get("media")
     answer = service().submit_report(data, photo=upload.read() if upload else None,
@@ -119,25 +122,24 @@ def create_request(fmt):
 def list_requests(fmt):
     args = request.args
     r = t.reports.c
-    query = select(t.reports, t.work_orders.c.state, t.work_orders.c.department,
-                   t.work_orders.c.resolve_due, t.work_orders.c.closed_at,
-                   t.work_orders.c.feedback).outerjoin(t.work_orders)
+    query = _requests()
     if args.get("service_request_id"):
-        ids = [_int(i, "service_request_id") for i in args["service_request_id"].split(",")]
-        query = query.where(r.id.in_(ids))
+        ids = [_int(i, "service_request_id") for i in args["service_request_id"].split(",")
+               if i.strip()]
+        query = query.where(r.id.in_([i for i in ids if 0 < i <= MAX_ID]))
     else:
         end = _date(args.get("end_date"), "end_date") or service().clock()
         start = _date(args.get("start_date"), "start_date") or end - timedelta(days=DEFAULT_DAYS)
         query = query.where(r.created_at >= start, r.created_at <= end)
         if args.get("service_code"):
             query = query.where(r.category.in_(args["service_code"].split(",")))
-        status = args.get("status")
-        if status not in (None, "", "open", "closed"):
-            raise InputError("status is open or closed", field="status")
+        statuses = {s for s in args.get("status", "").split(",") if s}
+        if not statuses <= {"open", "closed"}:
+            raise InputError("status is open, closed or both (comma separated)", field="status")
         closed = [str(s) for s in FINAL]
-        if status == "open":
+        if statuses == {"open"}:
             query = query.where(t.work_orders.c.state.not_in(closed))
-        elif status == "closed":
+        elif statuses == {"closed"}:
             query = query.where(t.work_orders.c.state.in_(closed))
     query = query.where(r.work_order_id.is_not(None)).order_by(r.created_at.desc()).limit(
         MAX_REQUESTS)
@@ -149,12 +151,10 @@ def list_requests(fmt):
 @bp.get("/requests/<request_id>.<fmt>")
 def get_request(request_id, fmt):
     r = t.reports.c
+    number = _int(request_id, "service_request_id", missing=NotFound)
     with service().db.read() as uow:
-        row = uow.execute(select(t.reports, t.work_orders.c.state, t.work_orders.c.department,
-                                 t.work_orders.c.resolve_due, t.work_orders.c.closed_at,
-                                 t.work_orders.c.feedback).outerjoin(t.work_orders).where(
-            r.id == _int(request_id, "service_request_id"),
-            r.work_order_id.is_not(None))).first()
+        row = uow.execute(_requests().where(r.id == number, r.work_order_id.is_not(None))
+                          ).first() if 0 < number <= MAX_ID else None
     if row is None:
         raise NotFound(f"no service request {request_id}")
     return respond(fmt, "service_requests", "request", [_request(row)])
@@ -169,6 +169,31 @@ def get_token(token, fmt):
         raise NotFound(f"no request for token {token!r}")
     return respond(fmt, "service_requests", "request",
                    [{"service_request_id": str(rid), "token": token}])
+
+
+def _requests():
+    """Reports with what Open311 tells of them: their order's state, agency, due time and
+    notes, and when the order last changed (its newest audit entry)."""
+    o, a = t.work_orders.c, t.audit.c
+    updated = select(func.max(a.at)).where(a.work_order_id == t.reports.c.work_order_id)
+    return select(t.reports, o.state, o.department, o.resolve_due, o.feedback,
+                  updated.scalar_subquery().label("updated_at")).outerjoin(t.work_orders)
+
+
+def _attributes(form) -> dict:
+    """Answers sent as ``attribute[code]``, several for a list as ``attribute[code][]`` (or the
+    same name again)."""
+    answers = {}
+    for key in form:
+        if not key.startswith("attribute["):
+            continue
+        found = ATTRIBUTE.fullmatch(key)
+        if found is None:
+            raise InputError(f"{key} is not an attribute: use attribute[code] or "
+                             "attribute[code][]", field=key)
+        values = form.getlist(key)
+        answers[found[1]] = values if found[2] or len(values) > 1 else values[0]
+    return answers
 
 
 def _xml(text: str, status: int = 200):
@@ -186,7 +211,7 @@ def _request(row) -> dict:
         "agency_responsible": svc.catalogue.departments[row.department].name_en
         if row.department in svc.catalogue.departments else None,
         "service_notice": None, "requested_datetime": local(row.created_at).isoformat(),
-        "updated_datetime": local(row.closed_at or row.created_at).isoformat(),
+        "updated_datetime": local(row.updated_at or row.created_at).isoformat(),
         "expected_datetime": local(row.resolve_due).isoformat() if row.resolve_due else None,
         "address": None, "address_id": None, "zipcode": None, "lat": row.lat, "long": row.lon,
         "media_url": row.media_url or (url_for("api.photo", name=row.photo, _external=True)
@@ -194,21 +219,30 @@ def _request(row) -> dict:
     }
 
 
-def _int(value, field) -> int:
+def _int(value, field, missing=InputError) -> int:
+    """``value`` as a whole number; else ``missing`` is raised (a 400, or a 404 for an id in
+    the path: no request has that id)."""
     try:
-        number = int(value)
+        return int(value)
     except (TypeError, ValueError):
+        if missing is NotFound:
+            raise NotFound(f"no service request {value}") from None
         raise InputError(f"{field} must be a whole number", field=field) from None
-    if not 0 < number <= MAX_ID:
-        raise NotFound(f"no service request {value}")
-    return number
 
 
 def _date(value, field) -> datetime | None:
+    """An ISO 8601 date-time (local time when it has no offset), held between EARLIEST and
+    LATEST: a client asking from year 1 or up to year 9999 means "from the start" or "to the
+    end", and the arithmetic of such dates would overflow."""
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"{field} must be an ISO 8601 date-time", field=field) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=service().timezone)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=service().timezone)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # before year 1 or after 9999 once in UTC
+        return EARLIEST if moment.year < 5000 else LATEST
+    return min(max(moment, EARLIEST), LATEST)

@@ -38,3 +38,17 @@ def test_bad_catalogues_are_refused_with_the_reason(tmp_path, text, message):
 def test_unknown_category_lists_the_known_ones():
     with pytest.raises(InputError, match="known: bus_stop_congestion, elderly_assistance"):
         load_catalogue().category("ufo")
+
+
+def test_answers_are_checked_by_kind_and_text_must_be_printable():
+    parking = load_catalogue().category("illegal_parking")  # plate_number, free text
+    assert parking.check_attributes({"plate_number": " 陕A12345 "}) == {
+        "plate_number": "陕A12345"}
+    for bad in ("陕A\x0012345", "陕A\ud80012345", 12345):
+        with pytest.raises(InputError) as refused:
+            parking.check_attributes({"plate_number": bad})
+        assert refused.value.field == "attribute[plate_number]"
+    elderly = load_catalogue().category("elderly_assistance")  # need: one of a list
+    assert elderly.check_attributes({"need": ["meal"]}) == {"need": "meal"}
+    with pytest.raises(InputError, match="must be one of"):
+        elderly.check_attributes({"need": ["meal", "medical"]})

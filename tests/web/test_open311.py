@@ -1,9 +1,14 @@
 """Open311 GeoReport v2: the spec's JSON and XML, errors in its shape, real clients' requests."""
 
+from dataclasses import replace
+from datetime import datetime
 from xml.etree import ElementTree
 
 import pytest
+from sqlalchemy import func, select, update
 
+from dispatch import schema as t
+from dispatch.services import Actor
 from tests.dispatch.helpers import inside, photo
 
 BASE = "/open311/v2"
@@ -108,7 +113,7 @@ def test_attributes_gcj02_and_a_photo(client, people, demo):
     ({"api_key": None}, 403, "api_key"),
     ({"api_key": "not-a-token"}, 403, "api_key"),
     ({"service_code": None}, 400, "service_code is required"),
-    ({"service_code": "ufo"}, 400, "unknown category"),
+    ({"service_code": "ufo"}, 404, "no service 'ufo'"),
     ({"lat": None}, 400, "lat and long are required"),
     ({"lat": "north"}, 400, "lat must be a number"),
     ({"description": "x" * 4001}, 400, "at most 4000"),
@@ -149,3 +154,104 @@ def test_tokens_map_to_requests(client, people, demo):
     assert client.get(f"{BASE}/tokens/app-7-0001.json").json == [
         {"service_request_id": request_id, "token": "app-7-0001"}]
     assert client.get(f"{BASE}/tokens/none.json").status_code == 404
+
+
+
+def _order_of(service, request_id) -> int:
+    with service.db.read() as uow:
+        return uow.execute(select(t.reports.c.work_order_id).where(
+            t.reports.c.id == int(request_id))).scalar_one()
+
+
+def _stored(service) -> int:
+    with service.db.read() as uow:
+        return uow.execute(select(func.count()).select_from(t.reports)).scalar_one()
+
+
+def test_status_may_name_both_states(client, people, demo, service):
+    first = post(client, people, demo).json[0]["service_request_id"]
+    service.act(_order_of(service, first), "reject", Actor("admin", "admin"), reason="no")
+    both = client.get(f"{BASE}/requests.json?status=open,closed").json
+    assert [r["service_request_id"] for r in both] == [first]
+    assert [r["status"] for r in client.get(f"{BASE}/requests.json?status=closed,").json] == [
+        "closed"]
+    assert client.get(f"{BASE}/requests.json?status=open").json == []
+    wrong = client.get(f"{BASE}/requests.json?status=open,done")
+    assert wrong.status_code == 400 and "status" in wrong.json[0]["description"]
+
+
+def test_updated_datetime_is_the_last_change_of_the_order(client, people, demo, service, clock):
+    request_id = post(client, people, demo).json[0]["service_request_id"]
+    order_id = _order_of(service, request_id)
+
+    def times():
+        [found] = client.get(f"{BASE}/requests/{request_id}.json").json
+        return (datetime.fromisoformat(found["requested_datetime"]),
+                datetime.fromisoformat(found["updated_datetime"]))
+
+    requested, updated = times()
+    assert updated == requested
+    admin = Actor("admin", "admin")
+    for step in ("accept", "start"):
+        clock.advance(hours=2)
+        service.act(order_id, step, admin)
+        before, (requested, updated) = updated, times()
+        assert updated > before and updated == clock.now
+    root = xml(client.get(f"{BASE}/requests/{request_id}.xml"))
+    assert datetime.fromisoformat(root.find("request/updated_datetime").text) == updated
+
+
+def test_a_list_attribute_takes_several_answers(client, people, demo, service, monkeypatch):
+    garbage = service.catalogue.categories["garbage"]
+    kinds = {"code": "kinds", "datatype": "multivaluelist", "required": False,
+             "description": "what lies there",
+             "values": [{"key": "bags", "name": "Bags"}, {"key": "glass", "name": "Glass"}]}
+    monkeypatch.setitem(service.catalogue.categories, "garbage",
+                        replace(garbage, attributes=(kinds,)))
+
+    def answers(**fields):
+        answer = post(client, people, demo, service_code="garbage", **fields)
+        assert answer.status_code == 201, answer.json
+        with service.db.read() as uow:
+            return uow.execute(select(t.reports.c.attributes).where(
+                t.reports.c.id == int(answer.json[0]["service_request_id"]))).scalar_one()
+
+    assert answers(**{"attribute[kinds][]": ["bags", "glass"]}) == {"kinds": ["bags", "glass"]}
+    assert answers(**{"attribute[kinds]": ["bags", "glass"]}) == {"kinds": ["bags", "glass"]}
+    assert answers(**{"attribute[kinds][]": "glass"}) == {"kinds": ["glass"]}
+    wrong = post(client, people, demo, service_code="garbage", **{"attribute[kinds][x]": "a"})
+    assert wrong.status_code == 400 and "attribute[code][]" in wrong.json[0]["description"]
+
+
+def test_ids_that_cannot_exist_are_not_found(client, people, demo):
+    first = post(client, people, demo).json[0]["service_request_id"]
+    for path in ("abc", "0", "99999999999", "-3"):
+        answer = client.get(f"{BASE}/requests/{path}.json")
+        assert answer.status_code == 404, path
+    listed = client.get(f"{BASE}/requests.json?service_request_id={first},99999999999,")
+    assert [r["service_request_id"] for r in listed.json] == [first]
+    wrong = client.get(f"{BASE}/requests.json?service_request_id={first},abc")
+    assert wrong.status_code == 400
+
+
+@pytest.mark.parametrize("query", ["end_date=0001-01-01T00:00:00Z",
+                                   "start_date=9999-12-31T23:59:59-12:00",
+                                   "start_date=0001-01-01T00:00:00%2B14:00&end_date=9999-12-31",
+                                   ])
+def test_dates_at_the_ends_of_the_calendar(client, people, demo, query):
+    post(client, people, demo)
+    answer = client.get(f"{BASE}/requests.json?{query}")
+    assert answer.status_code == 200
+    assert len(answer.json) == (1 if query.startswith("start_date=0001") else 0)
+
+
+def test_unprintable_text_is_refused_and_the_xml_stays_whole(client, people, demo, service):
+    refused = post(client, people, demo, description="bad\x01char")
+    assert refused.status_code == 400 and "U+0001" in refused.json[0]["description"]
+    assert _stored(service) == 0
+    request_id = post(client, people, demo).json[0]["service_request_id"]
+    with service.db.unit_of_work() as uow:  # as text stored before the check might be
+        uow.execute(update(t.reports).values(description="bad\x01char"))
+    root = xml(client.get(f"{BASE}/requests.xml"))
+    assert root.find("request/service_request_id").text == request_id
+    assert root.find("request/description").text == "bad\ufffdchar"

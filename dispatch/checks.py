@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, tzinfo
 
 from dispatch.errors import InputError
 
@@ -11,6 +12,10 @@ MAX_NAME = 100
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 # Control characters other than tab and line breaks, and halves of surrogate pairs: no XML
 # document can carry them, and no UTF-8 text a lone surrogate.
+# Dates asked for are held between these: a client asking from year 1 or up to year 9999 means
+# "from the start" or "to the end", and arithmetic on such dates would overflow.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -46,3 +51,18 @@ def check_phone(value) -> str | None:
         raise InputError("phone must be digits (optionally +, spaces or dashes), 6 to 20 long",
                          field="phone")
     return value
+
+
+def check_datetime(text: str, field: str, local: tzinfo) -> datetime:
+    """An ISO 8601 / RFC 3339 date-time in UTC (in ``local`` time when it has no offset), held
+    between EARLIEST and LATEST."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{field} {text!r} is not an ISO 8601 date-time", field=field) from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=local)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # before year 1 or after 9999 once in UTC
+        return EARLIEST if moment.year < 5000 else LATEST
+    return min(max(moment, EARLIEST), LATEST)

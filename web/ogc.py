@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template_string, request, url_for
 
+from dispatch.checks import check_datetime
 from dispatch.errors import InputError, NotFound
 from dispatch.model import FINAL, State
 from dispatch.overview import gridworker_names
@@ -234,8 +235,4 @@ def _datetime(raw):
 
 
 def _moment(text) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"datetime {text!r} is not RFC 3339", field="datetime") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=service().timezone)
+    return check_datetime(text, "datetime", service().timezone)

@@ -9,12 +9,13 @@ coordinates, and an uploaded photo as the multipart file ``media``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from dispatch import schema as t
+from dispatch.checks import check_datetime
 from dispatch.errors import Forbidden, InputError, NotFound
 from dispatch.model import FINAL, open311_status
 from dispatch.storage import MAX_ID
@@ -27,8 +28,6 @@ DEFAULT_DAYS = 90
 MAX_REQUESTS = 1000
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 ATTRIBUTE = re.compile(r"attribute\[([^\[\]]+)\](\[\])?")
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def service():
@@ -231,18 +230,4 @@ def _int(value, field, missing=InputError) -> int:
 
 
 def _date(value, field) -> datetime | None:
-    """An ISO 8601 date-time (local time when it has no offset), held between EARLIEST and
-    LATEST: a client asking from year 1 or up to year 9999 means "from the start" or "to the
-    end", and the arithmetic of such dates would overflow."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{field} must be an ISO 8601 date-time", field=field) from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=service().timezone)
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:  # before year 1 or after 9999 once in UTC
-        return EARLIEST if moment.year < 5000 else LATEST
-    return min(max(moment, EARLIEST), LATEST)
+    return check_datetime(value, field, service().timezone) if value else None

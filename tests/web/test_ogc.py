@@ -80,6 +80,17 @@ def test_orders_filter_by_datetime(client, orders, clock):
     assert client.get("/ogc/collections/rivers/items").status_code == 404
 
 
+@pytest.mark.parametrize("window, matched", [
+    ("0001-01-01T00:00:00%2B14:00/..", 12), ("../9999-12-31T23:59:59.999999Z", 12),
+    ("9999-12-31T23:59:59.999999Z", 0), ("9999-12-31T23:59:59-12:00/..", 0),
+])
+def test_orders_by_datetime_at_the_ends_of_the_calendar(client, orders, window, matched):
+    answer = client.get(f"/ogc/collections/orders/items?datetime={window}")
+    assert answer.status_code == 200 and answer.json["numberMatched"] == matched
+    wrong = client.get("/ogc/collections/orders/items?datetime=yesterday")
+    assert wrong.status_code == 400 and wrong.json["error"]["field"] == "datetime"
+
+
 def test_gdal_reads_every_collection_and_pages(live, demo, orders):
     assert shutil.which("ogrinfo"), "GDAL's ogrinfo is missing: scripts/test.sh installs gdal-bin"
     source = f"OAPIF:{live}/ogc/"

@@ -209,9 +209,7 @@ def _choose(uow, grid_people: dict[str, int], community_code: str | None):
 
 def _report_row(p: Pending, report_id: int, outcome: str, order: WorkOrder | None):
     w, r = p.where, p.report
-    reason = None
-    if w.status == OUTSIDE:
-        reason = f"outside the district, {w.outside_distance_m:,.0f} m from the nearest grid"
+    reason = outside_reason(w) if w.status == OUTSIDE else None
     order_id = order.id if order is not None else None
     row = dict(id=report_id, work_order_id=order_id, outcome=outcome, category=p.category.code,
                description=r["description"], lon=w.lon, lat=w.lat, original_x=r["x"],
@@ -224,6 +222,13 @@ def _report_row(p: Pending, report_id: int, outcome: str, order: WorkOrder | Non
                photo=p.photo, idempotency_key=r["idempotency_key"], user_id=p.user_id,
                attributes=r["attributes"], media_url=r["media_url"], created_at=p.at)
     return row, report_answer(row)
+
+
+def outside_reason(where: Resolution) -> str:
+    """Why a report at ``where``, outside the district, is kept but rejected (or refused)."""
+    if where.outside_distance_m is None:  # a boundary set without grids
+        return "outside the district"
+    return f"outside the district, {where.outside_distance_m:,.0f} m from the nearest grid"
 
 
 def report_answer(row) -> dict:

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dispatch.catalogue import Category
+from dispatch.checks import MAX_NAME, check_text
 from dispatch.errors import Forbidden, IllegalTransition, InputError
 
 
@@ -57,6 +58,8 @@ TRANSITIONS = {
 FINAL = {S.CLOSED, S.REJECTED, S.DUPLICATE}
 DONE = FINAL | {S.RESOLVED, S.VERIFIED}  # no longer running against the resolve deadline
 WHISTLE_ROLES = {"dispatcher", "admin"}
+MAX_TEXT = 4000  # a free text: a decision, a task (and the service's descriptions and notes)
+TASK_KEYS = ("task", "owner")
 URGENT_WHISTLE_ROLES = WHISTLE_ROLES | {"grid_leader"}
 
 
@@ -127,13 +130,32 @@ class Meeting:
     tasks: list[dict]
 
 
-def check_meeting(participants, tasks) -> None:
-    """A meeting has participants, and every task has a task and an owner."""
+def check_meeting(participants, tasks, decisions=()) -> None:
+    """A meeting has participants (a list of names); its decisions are a list of texts and
+    its tasks a list of ``{"task": text, "owner": name}``, nothing else: JSON columns would
+    keep anything, so anything else is refused here, by field."""
+    for name, value in (("participants", participants), ("decisions", decisions),
+                        ("tasks", tasks)):
+        if not isinstance(value, list | tuple):
+            raise InputError(f"{name} is a list", field=name)
     if not participants:
         raise InputError("a meeting has participants", field="participants")
+    for person in participants:
+        check_text(person, "participants", MAX_NAME)
+    for decision in decisions:
+        check_text(decision, "decisions", MAX_TEXT)
     for task in tasks:
-        if not isinstance(task, dict) or not task.get("task") or not task.get("owner"):
+        if not isinstance(task, dict):
+            raise InputError('every task is an object {"task": ..., "owner": ...}',
+                             field="tasks")
+        extra = sorted(set(task) - set(TASK_KEYS), key=str)
+        if extra:
+            raise InputError(f"a task has only {' and '.join(TASK_KEYS)}, not {extra[0]!r}",
+                             field="tasks")
+        if not task.get("task") or not task.get("owner"):
             raise InputError("every task has a task and an owner", field="tasks")
+        check_text(task["task"], "tasks", MAX_TEXT)
+        check_text(task["owner"], "tasks", MAX_NAME)
 
 
 def attach_report(order: WorkOrder | OrderHead, actor, role, at) -> None:
@@ -340,7 +362,7 @@ class WorkOrder:
             self._event("whistle_ended", at, whistle=whistle.number)
 
     def record_meeting(self, participants, decisions, tasks, actor, role, at) -> Meeting:
-        check_meeting(participants, tasks)
+        check_meeting(participants, tasks, decisions)
         meeting = Meeting(len(self.meetings) + 1, at, list(participants), list(decisions),
                           [dict(task) for task in tasks])
         self.meetings.append(meeting)

@@ -26,11 +26,18 @@ from dispatch.checks import MAX_NAME
 from dispatch.checks import check_phone as _phone
 from dispatch.checks import check_text as _text
 from dispatch.errors import Conflict, InputError, NotFound
-from dispatch.intake import Pending, assignee, lock_reports, report_answer, write_reports
-from dispatch.model import State, open311_status
+from dispatch.intake import (
+    Pending,
+    assignee,
+    lock_reports,
+    outside_reason,
+    report_answer,
+    write_reports,
+)
+from dispatch.model import MAX_TEXT, State, check_meeting, open311_status
 from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.people import People
-from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo
+from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo, thumbnail_name
 from dispatch.planning import Planning
 from dispatch.stats import statistics
 from dispatch.storage import Database, known_id
@@ -39,10 +46,11 @@ from geo.crs import parse_crs
 from geo.errors import GridlineError
 from geo.resolver import OUTSIDE, Resolver
 
-MAX_DESCRIPTION = 4000
+MAX_DESCRIPTION = MAX_TEXT  # every free text: a description, a note, a reason
 MAX_SUMMONS_MINUTES = 7 * 24 * 60  # a summoned department reports for duty within a week
 REPORTER_ROLES = ("resident", "rider", "courier", "gridworker", "volunteer")
 MAX_PAGE = 10_000
+MAX_OFFSET = 2**31 - 1  # paging beyond any table's rows, yet within every database's integers
 DELIVERY_GATHER_SECONDS = 0.2
 log = logging.getLogger("gridline.dispatch")
 @dataclass(frozen=True)
@@ -109,7 +117,8 @@ class Service(BoundaryVersions, People):
         """A rider or courier becomes a mobile gridworker (流动网格员) where they stand: attached
         to the grid and community there and to the nearest station."""
         _text(name, "name", MAX_NAME)
-        _phone(phone)
+        if _phone(phone) is None:  # the station reaches its mobile gridworkers by phone
+            raise InputError("phone is required", field="phone")
         system = _crs(crs)
         _, resolver = self.active_resolver()
         where = resolver.resolve(lon, lat, crs=system)
@@ -140,7 +149,7 @@ class Service(BoundaryVersions, People):
     # --- intake ---------------------------------------------------------------------------
 
     def submit_report(self, data: dict, photo: bytes | None = None,
-                      user_id: int | None = None) -> dict:
+                      user_id: int | None = None, keep_outside: bool = True) -> dict:
         """Take a report: validate → convert → resolve → duplicate check → create or attach →
         assign → record, in one transaction.
 
@@ -150,29 +159,39 @@ class Service(BoundaryVersions, People):
         ``user_id`` is the reporter's account, if any (a category that is not ``anonymous``
         needs it or a reporter_phone). The answer says the outcome (``created``, ``attached`` —
         a "me too" joining an open order — or ``outside``, a report kept but rejected) and the
-        order.
+        order. With ``keep_outside`` False a report outside the district is refused instead
+        (an :class:`InputError` for ``lat``), and nothing is kept.
+
+        An ``idempotency_key`` already taken by another user's report (an anonymous one counts
+        as one user) is a :class:`Conflict`: the answer would be someone else's report.
         """
         pending = self.prepare_report(data, user_id)
+        if not keep_outside and pending.where.status == OUTSIDE:
+            raise InputError(outside_reason(pending.where), field="lat")
         image = check_photo(photo, self.max_photo_bytes) if photo is not None else None
         key = pending.report["idempotency_key"]
         photo_name = pending.photo = store_photo(image, self.media) if image is not None else None
         try:
             answer = self._record_report(pending)
         except IntegrityError:
-            if photo_name:
-                (self.media / photo_name).unlink(missing_ok=True)
+            self._discard_photo(photo_name)
             # A key already taken is a retry (or the same report sent twice at once): its
             # write was rolled back whole, and the answer is the first one's. Relying on the
             # unique key, rather than looking it up first, spares every report a query.
-            if key and (earlier := self._by_key(key)) is not None:
+            if key and (earlier := self._by_key(key, pending.user_id)) is not None:
                 return earlier
             raise
         except Exception:
-            if photo_name:
-                (self.media / photo_name).unlink(missing_ok=True)
+            self._discard_photo(photo_name)
             raise
         self.changed()
         return answer
+
+    def _discard_photo(self, name: str | None) -> None:
+        """Delete a photo stored for a write that failed, and its thumbnail."""
+        if name:
+            for file in (name, thumbnail_name(name)):
+                (self.media / file).unlink(missing_ok=True)
 
     def prepare_report(self, data: dict, user_id: int | None = None) -> Pending:
         """A report validated and resolved, ready for :func:`~dispatch.intake.write_reports`
@@ -195,12 +214,18 @@ class Service(BoundaryVersions, People):
         :mod:`dispatch.batching`)."""
         self.group_commit = GroupCommit(self.db, write_reports, lock=lock_reports)
 
-    def _by_key(self, key: str) -> dict | None:
-        """The answer given for the report stored under idempotency ``key``, if any."""
+    def _by_key(self, key: str, user_id: int | None) -> dict | None:
+        """The answer given for the report stored under idempotency ``key``, if any; a
+        :class:`Conflict` if ``user_id`` (None: anonymous) did not send that report."""
         with self.db.read() as uow:
             row = uow.execute(select(t.reports).where(
                 t.reports.c.idempotency_key == key)).first()
-        return report_answer(row._mapping) if row is not None else None
+        if row is None:
+            return None
+        if row.user_id != user_id:
+            raise Conflict(f"idempotency_key {key!r} is taken by another report; send this "
+                           "one with a key of its own")
+        return report_answer(row._mapping)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -230,16 +255,16 @@ class Service(BoundaryVersions, People):
                 for hook in self.order_hooks:
                     hook(uow, order, action, actor, now)
         except Exception:
-            if isinstance(prepared, str):
-                (self.media / prepared).unlink(missing_ok=True)
+            if action == "resolve":  # the repair photo stored in advance
+                self._discard_photo(prepared)
             raise
         self.changed()
         return self.order(order_id, staff=True)
 
-    def _plain(self, order, action, actor, now, prepare=False, note="", **_):
-        if prepare:
-            return None
-        getattr(order, action)(actor.name, actor.role, now, note)
+    def _plain(self, order, action, actor, now, prepare=False, note="", prepared=None, **_):
+        if prepare:  # a note left out (or null) is ""
+            return _text(note, "note", MAX_DESCRIPTION, required=False)
+        getattr(order, action)(actor.name, actor.role, now, prepared)
 
     def _resolve(self, order, action, actor, now, prepare=False, feedback=None, photo=None,
                  prepared=None, **_):
@@ -260,6 +285,9 @@ class Service(BoundaryVersions, People):
                   department=None, uow=None, **_):
         if prepare:
             _text(reason, "reason", MAX_DESCRIPTION)
+            for field, code in (("grid_code", grid_code), ("department", department)):
+                if code is not None:
+                    _text(code, field, MAX_NAME)
             if department is not None and department not in self.catalogue.departments:
                 raise InputError(f"unknown department {department!r}", field="department")
             if grid_code is None and department is None:
@@ -312,17 +340,19 @@ class Service(BoundaryVersions, People):
 
     def report_for_duty(self, order_id: int, whistle: int, department: str, actor: Actor,
                         note: str = "") -> dict:
+        note = _text(note, "note", MAX_DESCRIPTION, required=False)
         return self._on_order(order_id, lambda order, uow, now: order.report_for_duty(
             whistle, department, actor.name, actor.role, now, note))
 
     def complete_part(self, order_id: int, whistle: int, department: str, actor: Actor,
                       note: str) -> dict:
-        _text(note, "note", MAX_DESCRIPTION)
+        note = _text(note, "note", MAX_DESCRIPTION)
         return self._on_order(order_id, lambda order, uow, now: order.complete_part(
             whistle, department, actor.name, actor.role, now, note))
 
     def record_meeting(self, order_id: int, participants, decisions, tasks,
                        actor: Actor) -> dict:
+        check_meeting(participants, tasks, decisions)
         return self._on_order(order_id, lambda order, uow, now: order.record_meeting(
             participants, decisions, tasks, actor.name, actor.role, now))
 
@@ -469,8 +499,10 @@ class Service(BoundaryVersions, People):
             self.catalogue.category(category)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
             raise InputError(f"limit must be a whole number from 1 to {MAX_PAGE}", field="limit")
-        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-            raise InputError("offset must be a whole number from 0", field="offset")
+        if (not isinstance(offset, int) or isinstance(offset, bool)
+                or not 0 <= offset <= MAX_OFFSET):
+            raise InputError(f"offset must be a whole number from 0 to {MAX_OFFSET}",
+                             field="offset")
         with self.db.read() as uow:
             ids, total = uow.orders.search(bbox=bbox, states=states, category=category,
                                            street_code=street_code, grid_code=grid_code,

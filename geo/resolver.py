@@ -14,6 +14,10 @@ Rules:
   the communities (then the streets): found there, its status is ``gap``; found nowhere, it is
   ``outside`` and gets the distance in metres to the nearest grid.
 * The nearest station and every distance are measured in the boundary set's metric CRS.
+* A point given in another system must convert to a place on Earth: finite, within ±180/±90,
+  and — for a projected system — converting back to itself. A projection clamps or wraps a
+  point beyond what it covers (Web Mercator turns 1e30, 1e30 into -180, 90), so the way back
+  is what tells such a point from a real one.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from geo.locate import NearestPoint, Outline, PolygonLocator
 
 OK, GAP, OUTSIDE, INVALID = "ok", "gap", "outside", "invalid"
 MAX_LAT, MAX_LON = 90, 180
+# A projected point converted to WGS84 and back may differ from itself by this much (a
+# millimetre, plus a millionth of its value) and still be the same place.
+ROUND_TRIP = {"atol": 1e-3, "rtol": 1e-6}
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,9 @@ class Resolver:
         """Resolve one point given in ``crs`` (default WGS84); the same answer as ``resolve_many``.
 
         Raises :class:`CoordinateError` for a value that is not a finite number, a latitude
-        beyond ±90 or longitude beyond ±180, or a point outside the district whose swapped
-        (lat, lon) would be inside — the message then says the order looks swapped.
+        beyond ±90 or longitude beyond ±180 (given, or converted from ``crs``), or a point
+        outside the district whose swapped (lat, lon) would be inside — the message then says
+        the order looks swapped.
         """
         system = parse_crs(crs)
         x, y = _as_float(lon, "lon"), _as_float(lat, "lat")
@@ -86,6 +94,9 @@ class Resolver:
             raise CoordinateError(self._swap_hint(x, y, system) or problem,
                                   field=_field_of(problem))
         wx, wy = (x, y) if system.is_wgs84 else to_wgs84_one(x, y, system)
+        problem = "" if system.is_wgs84 else conversion_problem(x, y, wx, wy, system)
+        if problem:
+            raise CoordinateError(problem, field=_field_of(problem))
         t = self._table
         grid = self._grids.locate_one(wx, wy)
         community, street, status = t["grid_community"][grid], t["grid_street"][grid], OK
@@ -132,6 +143,10 @@ class Resolver:
         wx, wy = np.full(len(x), np.nan), np.full(len(x), np.nan)
         if valid.any():
             wx[valid], wy[valid] = to_wgs84(x[valid], y[valid], system)
+        if valid.any() and not system.is_wgs84:
+            reason[valid] = conversion_problems(x[valid], y[valid], wx[valid], wy[valid], system)
+            valid = reason == ""
+            wx[~valid] = wy[~valid] = np.nan
         found = self._locate(wx, wy, valid)
         swapped = self._looks_swapped(x, y, system, ~valid | (found["status"] == OUTSIDE))
         reason[swapped] = [_swap_message(x[i], y[i]) for i in np.flatnonzero(swapped)]
@@ -242,6 +257,42 @@ def input_problems(x, y, system) -> np.ndarray:
         bad |= (np.abs(y) > MAX_LAT) | (np.abs(x) > MAX_LON)
     reason = np.full(len(x), "", dtype=object)
     reason[bad] = [point_problem(x[i], y[i], system) for i in np.flatnonzero(bad)]
+    return reason
+
+
+def conversion_problem(x: float, y: float, lon: float, lat: float, system) -> str:
+    """Why the point (``x``, ``y``) of ``system``, converted to WGS84 (``lon``, ``lat``),
+    cannot be resolved, or "": it left the Earth (not finite, or beyond ±180/±90), or, given
+    in a projected system, it does not convert back to itself (see the module doc)."""
+    given = f"({x}, {y}) in {system.name}"
+    if not (math.isfinite(lon) and abs(lon) <= MAX_LON):
+        return f"longitude out of range: {given} converts to longitude {lon}"
+    if not (math.isfinite(lat) and abs(lat) <= MAX_LAT):
+        return f"latitude out of range: {given} converts to latitude {lat}"
+    if system.is_geographic:
+        return ""
+    back = transformer(WGS84, system.crs).transform(lon, lat)
+    for name, value, again in (("longitude", x, back[0]), ("latitude", y, back[1])):
+        if not np.isclose(again, value, **ROUND_TRIP):
+            return (f"{name} out of range: {given} lies beyond what that system covers (it "
+                    f"would be taken for longitude {lon}, latitude {lat})")
+    return ""
+
+
+def conversion_problems(x, y, lon, lat, system) -> np.ndarray:
+    """:func:`conversion_problem` for arrays: the reason per point, "" where it can be
+    resolved."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= MAX_LON)
+                & (np.abs(lat) <= MAX_LAT))
+    ok = ~bad
+    if not system.is_geographic and ok.any():
+        back_x, back_y = transformer(WGS84, system.crs).transform(lon[ok], lat[ok])
+        bad[ok] = ~(np.isclose(back_x, x[ok], **ROUND_TRIP)
+                    & np.isclose(back_y, y[ok], **ROUND_TRIP))
+    reason = np.full(len(x), "", dtype=object)
+    reason[bad] = [conversion_problem(x[i], y[i], lon[i], lat[i], system)
+                   for i in np.flatnonzero(bad)]
     return reason
 
 

@@ -8,6 +8,7 @@ one service handler and returns its answer.
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, current_app, jsonify, request, send_from_directory
 from sqlalchemy import select
@@ -16,7 +17,9 @@ from dispatch import schema as t
 from dispatch.accounts import check_order_action, staff
 from dispatch.errors import Forbidden, InputError, NotFound
 from dispatch.photos import thumbnail_name
+from dispatch.services import MAX_OFFSET, MAX_PAGE
 from dispatch.storage import known_id
+from web.args import int_arg
 from web.auth import current_user, require_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -60,11 +63,7 @@ def _version(data) -> int | None:
     value = data.get("expected_version", request.headers.get("If-Match"))
     if value in (None, ""):
         return None
-    try:
-        return int(str(value).strip('"'))
-    except ValueError:
-        raise InputError("expected_version must be a whole number",
-                         field="expected_version") from None
+    return _as_int(value.strip('"') if isinstance(value, str) else value, "expected_version")
 
 
 @bp.get("/categories")
@@ -119,7 +118,8 @@ def list_orders():
         bbox=bbox.split(",") if bbox else None,
         states=args.get("state").split(",") if args.get("state") else None,
         category=args.get("category"), street_code=args.get("street"),
-        grid_code=args.get("grid"), limit=_int_arg("limit", 100), offset=_int_arg("offset", 0))
+        grid_code=args.get("grid"), limit=int_arg("limit", 100, 1, MAX_PAGE),
+        offset=int_arg("offset", 0, 0, MAX_OFFSET))
     return jsonify(answer)
 
 
@@ -141,8 +141,9 @@ def act(order_id: int, action: str):
     kwargs = {k: v for k, v in data.items() if k in ACTION_FIELDS[action]}
     if action == "resolve":
         kwargs["photo"] = _photo()
-    if action == "merge":
+    if action == "merge":  # it changes the order merged into too: the caller must reach both
         kwargs["into"] = _as_int(kwargs.get("into"), "into")
+        check_order_action(service().db, user, service().order_summary(kwargs["into"]), action)
     return jsonify(service().act(order_id, action, user.actor,
                                  expected_version=_version(data), **kwargs))
 
@@ -168,7 +169,7 @@ def answer_summons(order_id: int, number: int, step: str):
     department = data.get("department")
     check_order_action(service().db, user, service().order_summary(order_id), "duty", department)
     handler = service().report_for_duty if step == "duty" else service().complete_part
-    return jsonify(handler(order_id, number, department, user.actor, data.get("note") or ""))
+    return jsonify(handler(order_id, number, department, user.actor, data.get("note")))
 
 
 @bp.post("/orders/<int:order_id>/meetings")
@@ -176,9 +177,6 @@ def record_meeting(order_id: int):
     user = require_user()
     data = body({"participants", "decisions", "tasks"})
     check_order_action(service().db, user, service().order_summary(order_id), "meeting")
-    for field in ("participants", "decisions", "tasks"):
-        if not isinstance(data.get(field, []), list):
-            raise InputError(f"{field} is a list", field=field)
     return jsonify(service().record_meeting(order_id, data.get("participants", []),
                                             data.get("decisions", []), data.get("tasks", []),
                                             user.actor)), 201
@@ -224,14 +222,14 @@ def photo(name: str):
     return send_from_directory(service().media, name)
 
 
-def _int_arg(name: str, default: int) -> int:
-    return _as_int(request.args.get(name, default), name)
+WHOLE = re.compile(r"[+-]?[0-9]{1,19}")
 
 
 def _as_int(value, field: str) -> int:
-    if isinstance(value, bool):
-        raise InputError(f"{field} must be a whole number", field=field)
-    try:
+    """A whole number sent as one (JSON) or as its digits (a form field): a fraction is not
+    rounded, nor a bool taken for 0 or 1."""
+    if isinstance(value, str) and WHOLE.fullmatch(value.strip()):
         return int(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{field} must be a whole number", field=field) from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InputError(f"{field} must be a whole number", field=field)

@@ -10,21 +10,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from flask import request
 
 from dispatch.errors import InputError
+from dispatch.services import MAX_OFFSET
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
 
 
 def int_arg(name: str, default: int, low: int, high: int | None) -> int:
-    """The whole number ``name`` from the query string, from ``low`` to ``high`` (no upper bound
-    if None); ``default`` when it is absent."""
+    """The whole number ``name`` from the query string, from ``low`` to ``high``; ``default``
+    when it is absent. With no ``high`` (an offset, say) the bound is the service's
+    ``MAX_OFFSET``: far beyond any table's rows, and within every database's integers."""
+    high = MAX_OFFSET if high is None else high
     raw = request.args.get(name, default)
     try:
         value = int(raw)
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a whole number", field=name) from None
-    if value < low or (high is not None and value > high):
-        raise InputError(f"{name} must be from {low}" + (f" to {high}" if high else ""),
-                         field=name)
+    if not low <= value <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}", field=name)
     return value
 
 

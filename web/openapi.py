@@ -1,4 +1,6 @@
-"""The OpenAPI 3 document describing every endpoint the service answers, at ``/openapi.json``."""
+"""The OpenAPI 3 document at ``/openapi.json``: every endpoint of the service's APIs (native,
+Open311, OGC API – Features, point lookup, login); the HTML pages and their assets are left
+out."""
 
 from __future__ import annotations
 
@@ -155,7 +157,8 @@ PATHS = {
     "/api/v1/mobile-gridworkers": {"post": _op(
         "register as a mobile gridworker (流动网格员)", ok_status="201",
         body={"application/json": {"schema": _fields("name", "phone", "lon", "lat", "crs",
-                                                     required=("name", "lon", "lat"))}},
+                                                     required=("name", "phone", "lon",
+                                                               "lat"))}},
         secure=True)},
     "/api/v1/stats": {"get": _op("closure statistics (staff)", [_param("by")], ok=JSON_ARRAY,
                                  secure=True)},

@@ -67,6 +67,22 @@ def test_resolve_without_photo_or_feedback_is_refused(service, order_id):
     assert not service.media.exists() or not list(service.media.iterdir())
 
 
+def test_a_refused_action_deletes_no_file_its_text_happens_to_name(service, demo, order_id):
+    repair_photo = run_to_resolved(service, order_id)["repair_photo"]
+    other = service.submit_report(report(demo, 400))["work_order_id"]
+    for action in ("reopen", "reject"):  # refused: the order is dispatched, or resolved
+        with pytest.raises(IllegalTransition):
+            service.act(other if action == "reopen" else order_id, action, DISPATCHER,
+                        reason=repair_photo)
+    assert (service.media / repair_photo).exists()
+
+
+def test_a_refused_resolve_keeps_neither_its_photo_nor_the_thumbnail(service, order_id):
+    with pytest.raises(IllegalTransition):  # dispatched, not yet in progress
+        service.act(order_id, "resolve", WORKER, feedback="done", photo=photo())
+    assert not service.media.exists() or not list(service.media.iterdir())
+
+
 def test_a_stale_version_is_a_conflict(service, order_id):
     version = service.order(order_id)["version"]
     service.act(order_id, "accept", WORKER, expected_version=version)

@@ -105,11 +105,10 @@ def create_request(fmt):
             "idempotency_key": form.get("token") or None, "attributes": _attributes(form),
             "media_url": form.get("media_url") or None}
     upload = request.files.get("media")
+    # A location outside the district is an error here, so nothing is kept of it (the native
+    # API keeps such a report, rejected, and says so).
     answer = service().submit_report(data, photo=upload.read() if upload else None,
-                                     user_id=user.id)
-    if answer["outcome"] == "outside":
-        raise InputError(f"the location is outside the district; {answer['reason']}",
-                         field="lat")
+                                     user_id=user.id, keep_outside=False)
     notice = (f"joined work order {answer['work_order_id']}" if answer["outcome"] == "attached"
               else f"work order {answer['work_order_id']} created")
     row = {"service_request_id": str(answer["report_id"]), "service_notice": notice,

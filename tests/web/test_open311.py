@@ -129,15 +129,23 @@ def test_bad_requests_get_open311_errors(client, people, demo, fields, status, n
     assert client.get(f"{BASE}/requests.json").json == []
 
 
-def test_outside_the_district_is_an_error_but_the_report_is_kept(client, people, demo, service):
+def test_outside_the_district_is_an_error_and_nothing_is_kept(client, people, demo, service):
     west, south, east, north = demo.grids.total_bounds
     answer = post(client, people, demo, long=str(east + 0.03), lat=str((south + north) / 2))
     assert answer.status_code == 400 and "outside the district" in answer.json[0]["description"]
-    from sqlalchemy import func, select
+    assert " m from the nearest grid" in answer.json[0]["description"]
+    assert _stored(service) == 0
 
-    from dispatch import schema as t
-    with service.db.unit_of_work() as uow:
-        assert uow.execute(select(func.count()).select_from(t.reports)).scalar_one() == 1
+
+def test_a_token_is_the_sender_s_own(client, people, demo):
+    first = post(client, people, demo, token="app-7-0002")
+    again = post(client, people, demo, token="app-7-0002")
+    assert first.status_code == again.status_code == 201
+    assert again.json[0]["service_request_id"] == first.json[0]["service_request_id"]
+    taken = post(client, people, demo, token="app-7-0002", service_code="garbage",
+                 api_key=people["other_reporter"]["token"])
+    assert taken.status_code == 409 and "taken" in taken.json[0]["description"]
+    assert len(client.get(f"{BASE}/requests.json").json) == 1
 
 
 def test_errors_in_xml_for_xml_paths(client):

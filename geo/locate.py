@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import shapely
+from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from geo.boundaries import to_metric
@@ -235,3 +236,75 @@ def _segment_offset_one(px, py, ax, ay, bx, by) -> tuple[float, float]:
     t = ((px - ax) * dx + (py - ay) * dy) / max(dx * dx + dy * dy, 1e-300)
     t = min(max(t, 0.0), 1.0)
     return px - ax - t * dx, py - ay - t * dy
+
+
+class FarAway:
+    """Distances on the ellipsoid for points far from a district, where its metric CRS (a
+    projection fitted to the district) stretches distances or has no answer at all (a UTM
+    zone's coordinates run to infinity a quarter of the globe away).
+
+    Far off, the nearest point of the district lies on its convex hull, so the hull's outline,
+    cut every :data:`STEP_DEGREES`, stands for the district; nearest neighbours are found by
+    chord length between unit vectors (the same order as great-circle distance), and the one
+    found is measured on the WGS84 ellipsoid. A point counts as far beyond :data:`FAR_M` from
+    the hull's centre plus the hull's own reach.
+    """
+
+    FAR_M = 100_000.0
+    STEP_DEGREES = 0.005  # about half a kilometre: far off, cutting finer changes nothing
+    EARTH_M = 6_371_008.8  # mean radius, for the "far" test only
+
+    def __init__(self, polygons, stations):
+        hull = shapely.segmentize(shapely.convex_hull(shapely.union_all(np.asarray(polygons))),
+                                  self.STEP_DEGREES)
+        self._outline = shapely.get_coordinates(hull.boundary if hull.area else hull)
+        self._outline_tree = cKDTree(_unit(self._outline[:, 0], self._outline[:, 1]))
+        self._stations = np.asarray(stations, dtype=float).reshape(-1, 2)
+        self._station_tree = (cKDTree(_unit(self._stations[:, 0], self._stations[:, 1]))
+                              if len(self._stations) else None)
+        centre = shapely.get_coordinates(hull.centroid)[0]
+        self._centre = _unit(*centre)[0]
+        reach = _GEOD.inv(np.full(len(self._outline), centre[0]),
+                          np.full(len(self._outline), centre[1]),
+                          self._outline[:, 0], self._outline[:, 1])[2].max()
+        far_m = min(reach + self.FAR_M, math.pi * self.EARTH_M)
+        self._far_chord = 2 * math.sin(far_m / self.EARTH_M / 2)
+        # A box around the centre that lies well inside that circle (half its radius each way,
+        # in the fewest metres a degree can have): the points in it are near without asking.
+        half = far_m / 2 / 111_700
+        self._box = (centre[0], centre[1], half / math.cos(math.radians(min(
+            89.0, abs(centre[1]) + half))), half)
+
+    def is_far(self, lon, lat) -> np.ndarray:
+        """True for the WGS84 points beyond the district's surroundings."""
+        lon, lat = np.atleast_1d(np.asarray(lon, float)), np.atleast_1d(np.asarray(lat, float))
+        x, y, width, height = self._box
+        far = (np.abs(lon - x) > width) | (np.abs(lat - y) > height)  # for now: not surely near
+        if far.any():
+            far[far] = np.linalg.norm(_unit(lon[far], lat[far]) - self._centre,
+                                      axis=1) > self._far_chord
+        return far
+
+    def outside_distance(self, lon, lat) -> np.ndarray:
+        """Metres from each point to the district."""
+        return self._measure(lon, lat, self._outline_tree, self._outline)[0]
+
+    def nearest_station(self, lon, lat) -> tuple[np.ndarray, np.ndarray]:
+        """``(distance in metres, index)`` of the station nearest to each point."""
+        return self._measure(lon, lat, self._station_tree, self._stations)
+
+    @staticmethod
+    def _measure(lon, lat, tree, points) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+        _, index = tree.query(_unit(lon, lat))
+        distance = _GEOD.inv(lon, lat, points[index, 0], points[index, 1])[2]
+        return np.asarray(distance, float), np.asarray(index)
+
+
+_GEOD = Geod(ellps="WGS84")
+
+
+def _unit(lon, lat) -> np.ndarray:
+    """Unit vectors from the Earth's centre towards WGS84 points (one row per point)."""
+    lon, lat = np.radians(np.atleast_1d(lon)), np.radians(np.atleast_1d(lat))
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])

@@ -32,7 +32,7 @@ import shapely
 from geo.boundaries import BoundarySet
 from geo.crs import WGS84, parse_crs, to_wgs84, to_wgs84_one, transformer
 from geo.errors import CoordinateError
-from geo.locate import NearestPoint, Outline, PolygonLocator
+from geo.locate import FarAway, NearestPoint, Outline, PolygonLocator
 
 OK, GAP, OUTSIDE, INVALID = "ok", "gap", "outside", "invalid"
 MAX_LAT, MAX_LON = 90, 180
@@ -75,6 +75,9 @@ class Resolver:
         self._outline = Outline(b.grids.geometry.values, b.metric_crs) if len(b.grids) else None
         station_xy = shapely.get_coordinates(b.metric("stations"))
         self._stations = NearestPoint(station_xy) if len(station_xy) else None
+        self._far = FarAway(b.grids.geometry.values,
+                            shapely.get_coordinates(b.stations.geometry.values)) if len(
+            b.grids) else None
         self._table = _lookup_table(b)
 
     # --- one point ------------------------------------------------------------------------
@@ -110,12 +113,18 @@ class Resolver:
             if hint:
                 raise CoordinateError(hint, field="lon")
         mx, my = self._to_metric.transform(wx, wy)
-        station, station_distance = -1, None
-        if self._stations is not None:
-            station_distance, station = self._stations.nearest_one(mx, my)
-        outside_distance = None
-        if status == OUTSIDE and self._outline is not None:
-            outside_distance = self._outline.distance_one(mx, my)
+        station, station_distance, outside_distance = -1, None, None
+        if status == OUTSIDE and self._far is not None and (
+                not (math.isfinite(mx) and math.isfinite(my)) or self._far.is_far(wx, wy)[0]):
+            outside_distance = float(self._far.outside_distance(wx, wy)[0])
+            if self._stations is not None:
+                distance, index = self._far.nearest_station(wx, wy)
+                station_distance, station = float(distance[0]), int(index[0])
+        else:
+            if self._stations is not None:
+                station_distance, station = self._stations.nearest_one(mx, my)
+            if status == OUTSIDE and self._outline is not None:
+                outside_distance = self._outline.distance_one(mx, my)
         return Resolution(
             status, wx, wy, t["grid_code"][grid], t["grid_name"][grid],
             t["community_code"][community], t["community_name"][community],
@@ -193,14 +202,24 @@ class Resolver:
         mx, my = np.full(n, np.nan), np.full(n, np.nan)
         if valid.any():
             mx[valid], my[valid] = self._to_metric.transform(lon[valid], lat[valid])
+        outside = status == OUTSIDE
+        far = np.zeros(n, dtype=bool)  # measured on the ellipsoid, see FarAway
+        if outside.any() and self._far is not None:
+            far[outside] = (~np.isfinite(mx[outside]) | ~np.isfinite(my[outside])
+                            | self._far.is_far(lon[outside], lat[outside]))
+        near = valid & ~far
         station, station_distance = np.full(n, -1), np.full(n, np.nan)
-        if self._stations is not None and valid.any():
-            station_distance[valid], station[valid] = self._stations.nearest(
-                mx[valid], my[valid])
         outside_distance = np.full(n, np.nan)
-        far = status == OUTSIDE
-        if far.any() and self._outline is not None:
-            outside_distance[far] = self._outline.distance(mx[far], my[far])
+        if self._stations is not None and near.any():
+            station_distance[near], station[near] = self._stations.nearest(mx[near], my[near])
+        if self._outline is not None and (outside & near).any():
+            outside_distance[outside & near] = self._outline.distance(mx[outside & near],
+                                                                      my[outside & near])
+        if far.any():
+            outside_distance[far] = self._far.outside_distance(lon[far], lat[far])
+            if self._stations is not None:
+                station_distance[far], station[far] = self._far.nearest_station(lon[far],
+                                                                                lat[far])
         return {"status": status, "grid": grid, "community": community, "street": street,
                 "station": station, "station_distance_m": station_distance,
                 "outside_distance_m": outside_distance}

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from pyproj import Geod
 
 from geo.boundaries import to_metric
 from geo.crs import from_wgs84
@@ -266,3 +267,39 @@ def test_outside_distances_are_exact(demo, demo_resolver):
     points = to_metric(shapely.points(lon[outside], lat[outside]), demo.metric_crs)
     expected = shapely.distance(points, district)
     assert np.allclose(result["outside_distance_m"][outside], expected, atol=1e-3, rtol=0)
+
+
+def test_far_away_points_are_measured_on_the_ellipsoid(demo, demo_resolver):
+    """Beyond the district's surroundings its UTM zone stretches distances (or, a quarter of
+    the globe away, gives none): distances to the nearest station and to the district are
+    then geodesic, one point or many alike."""
+    geod = Geod(ellps="WGS84")
+    stations = shapely.get_coordinates(demo.stations.geometry.values)
+    district = shapely.union_all(demo.grids.geometry.values)
+    lon = np.array([20.0, 0.0, -150.0, 110.5, 108.9 - 180, -70.0])
+    lat = np.array([0.0, 0.0, 10.0, 34.3, -34.3, 89.9])
+    bulk = demo_resolver.resolve_many(lon, lat)
+    assert list(bulk["status"]) == ["outside"] * len(lon)
+    for i, (a, b) in enumerate(zip(lon, lat, strict=True)):
+        one = demo_resolver.resolve(a, b)
+        to_stations = geod.inv(np.full(len(stations), a), np.full(len(stations), b),
+                               stations[:, 0], stations[:, 1])[2]
+        assert one.station_distance_m == pytest.approx(to_stations.min(), rel=1e-9)
+        assert one.station_id == demo.stations["station_id"].iloc[to_stations.argmin()]
+        vertices = shapely.get_coordinates(district.boundary)
+        to_district = geod.inv(np.full(len(vertices), a), np.full(len(vertices), b),
+                               vertices[:, 0], vertices[:, 1])[2].min()
+        assert one.outside_distance_m == pytest.approx(to_district, rel=1e-4)
+        assert (one.station_id, one.station_distance_m, one.outside_distance_m) == (
+            bulk["station_id"][i], bulk["station_distance_m"][i], bulk["outside_distance_m"][i])
+
+
+def test_near_points_keep_the_metric_answer_across_the_far_threshold(demo, demo_resolver):
+    """At the edge of the surroundings the two measures agree to well under a metre per km."""
+    west, south, east, north = demo.grids.total_bounds
+    lon = east + np.linspace(0.5, 3.0, 60)  # about 45 to 275 km east of the district
+    lat = np.full(60, (south + north) / 2)
+    found = demo_resolver.resolve_many(lon, lat)
+    step = np.diff(found["outside_distance_m"].to_numpy())
+    assert (step > 0).all()  # no jump back where the measure changes
+    assert np.allclose(step, step.mean(), rtol=0.02)

@@ -54,6 +54,14 @@ def test_point_outside_is_a_404_with_status(client, demo):
     assert answer.json["outside_distance_m"] > 4000
 
 
+@pytest.mark.parametrize("crs", ["4326", "4490", "gcj02", "bd09"])
+def test_a_point_a_quarter_of_the_globe_away_is_outside_too(client, crs):
+    answer = client.get(f"/point/{crs}/20,0")  # where the district's UTM zone has no answer
+    assert answer.status_code == 404 and answer.json["status"] == "outside"
+    assert 9.8e6 < answer.json["outside_distance_m"] < 1.0e7
+    assert answer.json["station"]["distance_m"] > answer.json["outside_distance_m"]
+
+
 @pytest.mark.parametrize("path, field", [
     ("/point/3857/108.9,34.2", "crs"), ("/point/4326/108.9", "coords"),
     ("/point/4326/abc,34.2", "lon"), ("/point/4326/108.9,95", "lat"),

@@ -22,7 +22,12 @@ from dispatch.settings import Settings, make_service
 DEFAULTS = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     "REPORT_RATE_LIMIT": "30 per minute",
+    "SESSION_COOKIE_SAMESITE": "Lax",  # a form on another site sends no session with its post
 }
+# Sent with every answer: no guessing content types (an upload served as a page), no framing
+# of the pages by other sites, and no full URLs in Referer headers to other sites.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "same-origin"}
 log = logging.getLogger("gridline.http")
 
 
@@ -51,6 +56,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     app.extensions["gridline.accounts"] = Accounts(service.db, service.clock)
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _secret_key(settings.instance)
     _request_logging(app)
+    app.after_request(_security_headers)
 
     from web import (
         api,
@@ -97,6 +103,12 @@ def _secret_key(instance: Path) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def _security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _request_logging(app: Flask) -> None:

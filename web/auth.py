@@ -4,7 +4,9 @@ login for pages — and CSRF protection for forms sent with a session cookie."""
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -21,6 +23,7 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 
 from dispatch.accounts import User
+from dispatch.checks import UNPRINTABLE
 from dispatch.errors import InputError, NotFound
 from web.errors import Unauthorized, answer
 from web.i18n import gettext as _
@@ -47,14 +50,14 @@ def require_user() -> User:
     return user
 
 
-def _bearer() -> str | None:
+def bearer_token() -> str | None:
     """The API token of an ``Authorization: Bearer`` header, if one was sent."""
     header = request.headers.get("Authorization", "")
     return header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else None
 
 
 def _identify() -> User | None:
-    token = _bearer()
+    token = bearer_token()
     if token is not None:
         user = accounts().user_for_token(token)
         if user is None:
@@ -93,7 +96,7 @@ def init_app(app) -> None:
     def check_csrf():
         """Changes sent with a session cookie must carry the session's CSRF token (a request
         with a bearer token is identified by the token alone, never by the cookie)."""
-        if request.method not in UNSAFE or _bearer() is not None:
+        if request.method not in UNSAFE or bearer_token() is not None:
             return None
         if session.get("user_id") is None or request.path == "/login":
             return None
@@ -136,10 +139,12 @@ def login():
 
 
 def local_path(value) -> str:
-    """``value`` if it is a path on this site, else the home page (no open redirects)."""
-    text = str(value or "")
-    return text if text.startswith("/") and not text.startswith("//") and "\\" not in text \
-        else "/map/live"
+    """``value`` if it is a path on this site, else the home page (no open redirects). It is
+    read as a browser reads a URL: tabs and line breaks dropped, ``\\`` taken for ``/``."""
+    text = re.sub(r"[\t\n\r]", "", str(value or ""))
+    local = (text.startswith("/") and not text.startswith("//") and "\\" not in text
+             and not UNPRINTABLE.search(text) and not urlsplit(text).netloc)
+    return text if local else "/map/live"
 
 
 def login_redirect():

@@ -14,6 +14,7 @@ from weakref import WeakKeyDictionary
 import branca.colormap as cm
 import folium
 import numpy as np
+import pandas as pd
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from dispatch.errors import InputError
@@ -24,7 +25,7 @@ from geo.hexbins import hexbin
 from web.args import int_arg, period_from
 from web.i18n import category_name
 from web.i18n import gettext as _
-from web.maps import geojson, new_map, parts, to_display
+from web.maps import geojson, map_text, new_map, parts, to_display
 
 bp = Blueprint("maps", __name__, url_prefix="/map")
 OPEN_STATES = [str(s) for s in State if s not in FINAL]
@@ -53,6 +54,9 @@ def _grid_layer(bset, m, fill=None, tooltip_fields=("code", "name", "gridworkers
     frame["gridworkers"] = ["、".join(names.get(c, [])) for c in frame["code"]]
     for column, values in (extra or {}).items():
         frame[column] = values
+    for column in tooltip_fields:  # text shown as HTML; codes are digits and stay as they are
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(map_text)
     aliases = {"code": _("Grid"), "name": _("Name"), "gridworkers": _("Gridworker")}
 
     def style(feature):
@@ -71,7 +75,7 @@ def _grid_layer(bset, m, fill=None, tooltip_fields=("code", "name", "gridworkers
 def _station_layer(bset, m, radii=()):
     """The stations as one GeoJSON layer of dots (name in the tooltip), and one layer of
     service circles per radius (metres) — a few layers however many stations there are."""
-    stations = bset.stations.assign(name=bset.stations["name"].fillna(""))
+    stations = bset.stations.assign(name=bset.stations["name"].fillna("").map(map_text))
     data = geojson(stations, ["name"])
     for radius in radii:
         folium.GeoJson(data, name=f"{_('Stations')} {radius:g} m", interactive=False,

@@ -10,6 +10,7 @@ GCJ-02 for display, so grids and markers line up with the streets underneath.
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 
@@ -122,6 +123,14 @@ def parts(m: folium.Map) -> dict:
     root.render()
     return {"header": root.header.render(), "html": root.html.render(),
             "script": root.script.render(), "name": m.get_name()}
+
+
+def map_text(value) -> str:
+    """``value`` as text for a map's tooltip. Tooltips take HTML, and folium puts a plain
+    tooltip's text inside a JavaScript template literal, so names (which come from uploaded
+    files and from people) are escaped for both: as HTML, and ` $ \\ as character references."""
+    return html.escape(str(value)).replace("`", "&#96;").replace("$", "&#36;").replace(
+        "\\", "&#92;")
 
 
 def geojson(frame, properties: list[str]) -> dict:

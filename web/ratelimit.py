@@ -10,6 +10,7 @@ the ``limits`` library, e.g. ``redis://host:6379``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 import threading
@@ -17,6 +18,7 @@ import time
 
 from flask import current_app, request
 
+from web.auth import bearer_token
 from web.errors import TooManyRequests
 
 REPORT_ENDPOINTS = ("open311.create_request", "api.create_report")
@@ -103,8 +105,11 @@ def _limited(view, counters):
 
 
 def _credential() -> str:
-    """The caller's token or Open311 api_key (a JSON body has no form to parse), else its
-    address."""
-    api_key = None if request.is_json else request.form.get("api_key")
-    return (request.headers.get("Authorization") or api_key
-            or f"address:{request.remote_addr}")
+    """The caller's bearer token or Open311 api_key (a JSON body has no form to parse) as it is
+    checked, spaces around it dropped, and hashed (no token is kept in the counters' storage);
+    else its address."""
+    token = bearer_token() or (None if request.is_json else
+                               (request.form.get("api_key") or "").strip() or None)
+    if token:
+        return "token:" + hashlib.sha256(token.encode()).hexdigest()
+    return f"address:{request.remote_addr}"

@@ -15,7 +15,7 @@ from dispatch.stations import Stations, load_station_hours
 from web.api import body
 from web.auth import current_user, require_user
 from web.i18n import gettext as _
-from web.maps import new_map, parts, to_display
+from web.maps import map_text, new_map, parts, to_display
 
 bp = Blueprint("stations", __name__)
 OPEN, CLOSED = "#1a9850", "#969696"
@@ -62,8 +62,8 @@ def page():
     m = new_map(bounds)
     x, y = to_display([s["lon"] for s in table], [s["lat"] for s in table])
     for station, sx, sy in zip(table, x, y, strict=True):
-        label = (f"{station['name']} · {station['hours'] or _('no opening hours')} · "
-                 f"{', '.join(station['services'])}")
+        label = map_text(f"{station['name']} · {station['hours'] or _('no opening hours')} · "
+                         f"{', '.join(station['services'])}")
         colour = OPEN if station["open"] else CLOSED
         folium.CircleMarker([float(sy), float(sx)], radius=6, color=colour, fill=True,
                             fill_color=colour, fill_opacity=0.9, tooltip=label).add_to(m)

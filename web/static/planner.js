@@ -47,7 +47,7 @@ function gridlinePlanner(map, options) {
     },
     onEachFeature: (feature, layer) => {
       const p = feature.properties;
-      layer.bindTooltip(`${p.code} ${p.name || ""}`);
+      layer.bindTooltip(`${escape(p.code)} ${escape(p.name)}`);
       layer.on("click", (event) => {
         if (drawing) return addPoint(event.latlng);
         if (selected.has(p.code)) selected.delete(p.code); else selected.add(p.code);

@@ -55,9 +55,9 @@ def check_phone(value) -> str | None:
 
 def check_datetime(text: str, field: str, local: tzinfo) -> datetime:
     """An ISO 8601 / RFC 3339 date-time in UTC (in ``local`` time when it has no offset), held
-    between EARLIEST and LATEST."""
+    between EARLIEST and LATEST. RFC 3339 allows a lowercase ``t`` and ``z``."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise InputError(f"{field} {text!r} is not an ISO 8601 date-time", field=field) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=local)

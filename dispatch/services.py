@@ -603,9 +603,9 @@ def _bbox(value) -> tuple[float, float, float, float]:
         west, south, east, north = (float(v) for v in value)
     except (TypeError, ValueError):
         raise InputError("bbox is four numbers: west, south, east, north", field="bbox") from None
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise InputError("bbox must have west < east within ±180 and south < north within ±90",
-                         field="bbox")
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InputError("bbox must have west <= east within ±180 and south <= north within "
+                         "±90", field="bbox")
     return west, south, east, north
 
 

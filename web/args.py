@@ -15,16 +15,20 @@ from dispatch.services import MAX_OFFSET
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
 
 
-def int_arg(name: str, default: int, low: int, high: int | None) -> int:
+def int_arg(name: str, default: int, low: int, high: int | None, clamp: bool = False) -> int:
     """The whole number ``name`` from the query string, from ``low`` to ``high``; ``default``
     when it is absent. With no ``high`` (an offset, say) the bound is the service's
-    ``MAX_OFFSET``: far beyond any table's rows, and within every database's integers."""
+    ``MAX_OFFSET``: far beyond any table's rows, and within every database's integers. With
+    ``clamp`` a number above ``high`` is taken as ``high`` rather than refused (OGC API's
+    limit)."""
     high = MAX_OFFSET if high is None else high
     raw = request.args.get(name, default)
     try:
         value = int(raw)
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a whole number", field=name) from None
+    if clamp:
+        value = min(value, high)
     if not low <= value <= high:
         raise InputError(f"{name} must be a whole number from {low} to {high}", field=name)
     return value

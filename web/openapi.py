@@ -16,9 +16,12 @@ GEOJSON = {"application/geo+json": {"schema": {"type": "object"}},
 XML_OR_JSON = {"application/json": {"schema": {}}, "text/xml": {"schema": {"type": "string"}}}
 
 
-def _param(name, where="query", kind="string", required=False, description=""):
+def _param(name, where="query", kind="string", required=False, description="", schema=None,
+           **serialised):
+    """A parameter of type ``kind``, or of ``schema`` (with ``style``/``explode`` given as
+    ``serialised``)."""
     return {"name": name, "in": where, "required": required or where == "path",
-            "schema": {"type": kind}, "description": description}
+            "schema": schema or {"type": kind}, "description": description, **serialised}
 
 
 def _op(summary, params=(), ok=None, ok_status="200", body=None, secure=False, errors=(400,)):
@@ -69,6 +72,20 @@ WHISTLE = {"type": "object", "additionalProperties": False, "required": ["depart
                "reason": {"type": "string"}}}
 VERSION = _param("version", "path", "integer")
 MONTHS = _param("months", kind="integer")
+# The items parameters as OGC API – Features Part 1's OpenAPI fragments describe them.
+OGC_ITEMS = [
+    _param("bbox", description="minx,miny,maxx,maxy or minx,miny,minz,maxx,maxy,maxz in CRS84 "
+           "(heights ignored; minx > maxx crosses the antimeridian)", style="form",
+           explode=False, schema={"type": "array", "items": {"type": "number"},
+                                  "oneOf": [{"minItems": 4, "maxItems": 4},
+                                            {"minItems": 6, "maxItems": 6}]}),
+    _param("limit", description="features per page; above 10000 means 10000", style="form",
+           explode=False, schema={"type": "integer", "minimum": 1, "maximum": 10000,
+                                  "default": 10}),
+    _param("offset", kind="integer"),
+    _param("datetime", description="a date-time or an interval start/end (.. for an open "
+           "end), ends included", style="form", explode=False),
+    _param("f", description="json or html")]
 CSV = {"text/csv": {"schema": {"type": "string"}}}
 PATHS = {
     "/healthz": {"get": _op("the process is up", errors=())},
@@ -108,9 +125,7 @@ PATHS = {
     "/ogc/collections/{cid}": {"get": _op("a collection", [_param("cid", "path"),
                                                            _param("f")], errors=(400, 404))},
     "/ogc/collections/{cid}/items": {"get": _op(
-        "features", [_param("cid", "path"), _param("bbox"), _param("limit", kind="integer"),
-                     _param("offset", kind="integer"), _param("datetime"), _param("f")],
-        GEOJSON, errors=(400, 404))},
+        "features", [_param("cid", "path"), *OGC_ITEMS], GEOJSON, errors=(400, 404))},
     "/ogc/collections/{cid}/items/{fid}": {"get": _op(
         "one feature", [_param("cid", "path"), _param("fid", "path"), _param("f")], GEOJSON,
         errors=(400, 404))},

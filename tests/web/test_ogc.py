@@ -3,6 +3,7 @@
 import json
 import shutil
 import subprocess
+from datetime import timedelta
 
 import pytest
 from owslib.ogcapi.features import Features
@@ -62,7 +63,7 @@ def test_items_are_geojson_by_default_and_html_on_request(client):
 
 
 @pytest.mark.parametrize("query, field", [
-    ("limit=0", "limit"), ("limit=10001", "limit"), ("offset=-1", "offset"),
+    ("limit=0", "limit"), ("limit=ten", "limit"), ("offset=-1", "offset"),
     ("bbox=1,2,3", "bbox"), ("bbox=a,b,c,d", "bbox"), ("f=pdf", "f"),
 ])
 def test_bad_item_queries(client, query, field):
@@ -89,6 +90,27 @@ def test_orders_by_datetime_at_the_ends_of_the_calendar(client, orders, window, 
     assert answer.status_code == 200 and answer.json["numberMatched"] == matched
     wrong = client.get("/ogc/collections/orders/items?datetime=yesterday")
     assert wrong.status_code == 400 and wrong.json["error"]["field"] == "datetime"
+
+
+@pytest.mark.parametrize("window", ["..", "", "/", "../..", "/..", "a/b/c", "yesterday"])
+@pytest.mark.parametrize("cid", ["orders", "grids"])
+def test_a_datetime_with_no_instant_is_refused(client, orders, cid, window):
+    """Both ends open, or nothing at all, is no time; a collection without time checks it
+    too."""
+    answer = client.get(f"/ogc/collections/{cid}/items?datetime={window}")
+    assert answer.status_code == 400 and answer.json["error"]["field"] == "datetime"
+
+
+def test_an_interval_includes_its_end(client, orders, clock):
+    """Orders created at T are matched by an interval ending at T, written in either case."""
+    at = clock.now.strftime("%Y-%m-%dT%H:%M:%S")
+    just_before = (clock.now - timedelta(microseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    for window, matched in [(f"../{at}Z", 12), (f"2020-01-01T00:00:00Z/{at}Z", 12),
+                            (f"{at}Z", 12), (f"{at.replace('T', 't')}z", 12),
+                            (f"/{at}Z", 12), (f"{at}Z/", 12), (f"../{just_before}", 0),
+                            (just_before, 0)]:
+        answer = client.get(f"/ogc/collections/orders/items?datetime={window}")
+        assert answer.status_code == 200 and answer.json["numberMatched"] == matched, window
 
 
 def test_gdal_reads_every_collection_and_pages(live, demo, orders):

@@ -6,7 +6,13 @@ A SOURCE is one of
   ``buildings`` (household points with a ``households`` count; only ``grids`` is required);
 * a folder holding files named after those layers (``grids.geojson``, ``streets.gpkg``,
   ``stations.csv`` ...);
-* any single polygon file GDAL reads (GeoJSON, GeoPackage, Shapefile ...), used as the grid layer.
+* a single polygon file (GeoJSON, GeoPackage, FlatGeobuf, Shapefile or a zipped Shapefile), used
+  as the grid layer.
+
+A file is read only as the format its suffix names, and its first bytes must show that format
+before GDAL sees it (:func:`check_layer_file`): GDAL picks its driver from the content, so a
+``.json`` holding a VRT would otherwise make it read any file of the server or fetch URLs. GeoJSON
+is read without GDAL at all, and a zip may hold nothing but the parts of shapefiles.
 
 Every layer comes back in WGS84. A file is read in the CRS it declares; a file that declares none
 (a Shapefile without ``.prj``) is refused unless the caller names one, and GCJ-02 or BD-09 — which
@@ -20,6 +26,11 @@ are — unless ``stations_crs`` names another.
 
 from __future__ import annotations
 
+import json
+import re
+import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +38,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyproj
 import shapely
+import shapely.geometry
 
 from geo.crs import WGS84, CoordSystem, parse_crs, to_wgs84
 from geo.errors import BoundaryError, CRSError
@@ -36,6 +49,23 @@ POLYGON_LAYERS = ("streets", "communities", "grids")
 POINT_LAYERS = ("stations", "buildings")  # buildings: optional household points
 LAYERS = (*POLYGON_LAYERS, *POINT_LAYERS)
 LAYER_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+SOURCE_SUFFIXES = (*LAYER_SUFFIXES, ".zip")  # a single-file source; ".zip": zipped shapefiles
+GEOJSON_SUFFIXES = (".geojson", ".json")
+GEOJSON_TYPES = ("FeatureCollection", "Feature", "Point", "MultiPoint", "LineString",
+                 "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection")
+GPKG_MAGIC = b"SQLite format 3\x00"
+FGB_MAGIC = b"fgb\x03fgb"  # FlatGeobuf's magic bytes, major version 3 (the 8th is the patch)
+SHAPE_MAGIC = (9994).to_bytes(4, "big")  # the file code that starts a .shp and a .shx
+DBF_VERSIONS = frozenset({0x02, 0x03, 0x04, 0x05, 0x30, 0x31, 0x32, 0x43, 0x63, 0x83, 0x8B,
+                          0x8E, 0xCB, 0xF5, 0xFB})  # the dBASE versions a .dbf starts with
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")  # extracted from a zip and read
+SHAPEFILE_EXTRAS = (".shp.xml", ".qix", ".sbn", ".sbx")  # indexes and metadata: allowed, unread
+# A zipped district is a few MB; the limits refuse a zip bomb before it fills the disk.
+MAX_ZIP_MEMBERS = 64
+MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
+MAX_TEXT_PART_BYTES = 64 * 1024  # a .prj or .cpg is a line of text
+_EPSG_NAME = re.compile(r"(?:urn:ogc:def:crs:epsg:[\d.]*:|epsg:{1,2})(\d{1,6})", re.IGNORECASE)
+_CRS84_NAME = re.compile(r"(?:urn:ogc:def:crs:ogc:[\d.]*:|ogc:)?crs:?84", re.IGNORECASE)
 LON_COLUMNS = ("lon", "lng", "longitude", "x")
 LAT_COLUMNS = ("lat", "latitude", "y")
 
@@ -97,20 +127,39 @@ def _layer_files(folder: Path) -> dict[str, Path]:
 
 
 def _read_file_source(path: Path, systems: dict) -> RawLayers:
+    suffix = path.suffix.lower()
+    if suffix == ".zip":  # checked as it is unpacked
+        with tempfile.TemporaryDirectory(prefix="gridline-zip-") as folder:
+            shapes = {shp.stem: shp for shp in _unzip_shapefiles(path, Path(folder))}
+            return _pick_layers(path, list(shapes), systems, lambda name, *how: _read_layer(
+                shapes[name], None, *how))
+    if suffix in GEOJSON_SUFFIXES:  # checked as it is parsed
+        name, frame = _read_geojson(path)
+        return _pick_layers(path, [name], systems,
+                            lambda _name, declared, option, notes: _to_wgs84(
+                                frame, declared, path.name, notes, option))
+    check_layer_file(path)
     try:
-        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+        names = [str(n) for n in pyogrio.list_layers(_gdal_path(path))[:, 0]]
     except Exception as exc:  # pyogrio raises several GDAL error types for unreadable files
         raise BoundaryError(f"cannot read {path}: {exc}", field="source") from exc
+    return _pick_layers(path, names, systems,
+                        lambda name, *how: _read_layer(path, name, *how))
+
+
+def _pick_layers(path: Path, names: list[str], systems: dict, read) -> RawLayers:
+    """The layers named after LAYERS if ``grids`` is one, else the first as the grid layer;
+    ``read(name, declared, option, notes)`` reads one."""
     if "grids" in names:
         raw = RawLayers({}, single_layer=False)
         for name in LAYERS:
             if name in names:
-                raw.layers[name] = _read_layer(path, name, *systems[name], raw.notes)
+                raw.layers[name] = read(name, *systems[name], raw.notes)
         return raw
     if not names:
         raise BoundaryError(f"{path} has no layers", field="source")
     raw = RawLayers({}, single_layer=True)
-    raw.layers["grids"] = _read_layer(path, names[0], *systems["grids"], raw.notes)
+    raw.layers["grids"] = read(names[0], *systems["grids"], raw.notes)
     raw.notes.append(f"{path.name}: single polygon layer {names[0]!r} used as the grid layer")
     return raw
 
@@ -118,13 +167,248 @@ def _read_file_source(path: Path, systems: dict) -> RawLayers:
 def _read_layer(path: Path, layer, declared: CoordSystem | None, option: str, notes: list[str]):
     """One layer in WGS84; ``option`` is how the user declares its CRS (named in errors)."""
     where = f"{path.name}" + (f" layer {layer}" if layer and path.suffix == ".gpkg" else "")
-    if path.suffix.lower() == ".csv":
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
         return _read_points_csv(path, declared, notes)
+    if suffix in GEOJSON_SUFFIXES:
+        return _to_wgs84(_read_geojson(path)[1], declared, where, notes, option)
+    if suffix == ".zip":
+        with tempfile.TemporaryDirectory(prefix="gridline-zip-") as folder:
+            shapes = {shp.stem: shp for shp in _unzip_shapefiles(path, Path(folder))}
+            return _read_layer(shapes.get(layer) or next(iter(shapes.values())), None,
+                               declared, option, notes)
+    check_layer_file(path)
     try:
-        frame = gpd.read_file(path, layer=layer, engine="pyogrio")
+        frame = gpd.read_file(_gdal_path(path), layer=layer, engine="pyogrio")
     except Exception as exc:  # GDAL reports unreadable files with several exception types
         raise BoundaryError(f"cannot read {where}: {exc}", field="source") from exc
     return _to_wgs84(frame, declared, where, notes, option)
+
+
+def _gdal_path(path: Path) -> str:
+    """``path`` for GDAL, naming the driver where GDAL lets a path do so: ``GPKG:`` (which
+    cannot carry a path holding ``:``; the SQLite header, checked first, still holds there)."""
+    if path.suffix.lower() == ".gpkg" and ":" not in str(path):
+        return f"GPKG:{path}"
+    return str(path)
+
+
+def check_layer_file(path: Path) -> None:
+    """Refuse a file that is not what its suffix says, before GDAL ever opens it.
+
+    GDAL chooses its driver from the content, not the name: a ``.json`` holding an
+    ``<OGRVRTDataSource>`` would read any file of the server or fetch a URL. So only these pass:
+    GeoJSON that parses as a GeoJSON object, a GeoPackage starting with the SQLite header,
+    FlatGeobuf with its magic bytes, a shapefile whose .shp (and .shx) start with the file code
+    9994, a zip of nothing but shapefile parts, and CSV (read by pandas). Raises
+    :class:`BoundaryError` naming the file.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return
+    if suffix not in SOURCE_SUFFIXES:
+        raise _refused(path, f"not a layer file; use one of {', '.join(SOURCE_SUFFIXES)} (or "
+                             ".csv for stations)")
+    if suffix in GEOJSON_SUFFIXES:
+        _geojson(path)
+    elif suffix == ".zip":
+        _zip_members(path)
+    elif suffix == ".gpkg" and not _head(path).startswith(GPKG_MAGIC):
+        raise _refused(path, "not a GeoPackage (no SQLite header)")
+    elif suffix == ".fgb" and not _head(path).startswith(FGB_MAGIC):
+        raise _refused(path, "not a FlatGeobuf file (no fgb magic bytes)")
+    elif suffix == ".shp":
+        _check_part(path, path.name, _head(path))
+        for part in (".shx", ".dbf", ".SHX", ".DBF"):
+            if (sibling := path.with_suffix(part)).exists():
+                _check_part(path, sibling.name, _head(sibling))
+
+
+def _refused(path: Path, why: str) -> BoundaryError:
+    return BoundaryError(f"cannot read {path}: {why}", field="source")
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of a file, enough for any signature checked here."""
+    try:
+        with path.open("rb") as f:
+            return f.read(16)
+    except OSError as exc:
+        raise _refused(path, exc.strerror or str(exc)) from None
+
+
+def _check_part(path: Path, name: str, head: bytes) -> None:
+    """Refuse a shapefile part ``name`` (of ``path``) whose first bytes are not its format's."""
+    part = Path(name).suffix.lower()
+    if part in (".shp", ".shx") and not head.startswith(SHAPE_MAGIC):
+        raise _refused(path, f"{name} is not a shapefile {part} (it must start with the file "
+                             "code 9994)")
+    if part == ".dbf" and (not head or head[0] not in DBF_VERSIONS):
+        raise _refused(path, f"{name} is not a dBASE table")
+
+
+def _zip_members(path: Path) -> list[zipfile.ZipInfo]:
+    """The members of a zipped shapefile to extract, after checking the whole listing: only
+    shapefile parts, at the top level, within the count and size limits, with the right first
+    bytes."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            wanted = _check_zip_listing(path, archive.infolist())
+            for member in wanted:
+                if member.filename.lower().endswith((".shp", ".shx", ".dbf")):
+                    with archive.open(member) as f:
+                        _check_part(path, member.filename, f.read(16))
+            return wanted
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise _refused(path, f"not a readable zip file: {exc}") from None
+
+
+def _check_zip_listing(path: Path, members: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
+    """The members to extract; refuses a zip bomb or anything but plain shapefile parts."""
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise _refused(path, f"it holds {len(members)} files; a zipped shapefile may hold at "
+                             f"most {MAX_ZIP_MEMBERS}")
+    total = sum(m.file_size for m in members)
+    if total > MAX_UNZIPPED_BYTES:
+        raise _refused(path, f"it unpacks to {total:,} bytes; at most {MAX_UNZIPPED_BYTES:,} "
+                             "are taken")
+    wanted, seen = [], set()
+    for member in members:
+        name, lowered = member.filename, member.filename.lower()
+        if "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+            raise _refused(path, f"member {name!r} is not a plain file name; a zipped shapefile "
+                                 "holds its parts at the top level")
+        if lowered in seen:
+            raise _refused(path, f"member {name!r} is there twice")
+        seen.add(lowered)
+        if member.flag_bits & 0x1 or member.compress_type not in (zipfile.ZIP_STORED,
+                                                                  zipfile.ZIP_DEFLATED):
+            raise _refused(path, f"member {name!r} is encrypted or not deflated")
+        if lowered.endswith(SHAPEFILE_EXTRAS):
+            continue
+        if not lowered.endswith(SHAPEFILE_PARTS):
+            raise _refused(path, f"member {name!r} is not a shapefile part; a zipped shapefile "
+                                 f"may hold only {', '.join(SHAPEFILE_PARTS)} (and "
+                                 f"{', '.join(SHAPEFILE_EXTRAS)})")
+        if lowered.endswith((".prj", ".cpg")) and member.file_size > MAX_TEXT_PART_BYTES:
+            raise _refused(path, f"member {name!r} is too large for a {lowered[-4:]}")
+        wanted.append(member)
+    if not any(m.filename.lower().endswith(".shp") for m in wanted):
+        raise _refused(path, "it holds no .shp file")
+    return wanted
+
+
+def _unzip_shapefiles(path: Path, folder: Path) -> list[Path]:
+    """Extract the checked parts of a zipped shapefile into ``folder``; the .shp files.
+
+    Bytes are counted as they are written, so a member unpacking to more than it declares
+    cannot pass the size limit either."""
+    members = _zip_members(path)
+    left = MAX_UNZIPPED_BYTES
+    shapes = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in members:
+                target = folder / member.filename
+                with archive.open(member) as source, target.open("wb") as out:
+                    while chunk := source.read(1024 * 1024):
+                        left -= len(chunk)
+                        if left < 0:
+                            raise _refused(path, f"it unpacks to more than "
+                                                 f"{MAX_UNZIPPED_BYTES:,} bytes")
+                        out.write(chunk)
+                if target.suffix.lower() == ".shp":
+                    shapes.append(target)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise _refused(path, f"not a readable zip file: {exc}") from None
+    return shapes
+
+
+def _geojson(path: Path) -> dict:
+    """The GeoJSON object in ``path``: a JSON object whose type is a GeoJSON type."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise _refused(path, f"not GeoJSON: {exc}") from None
+    except OSError as exc:
+        raise _refused(path, exc.strerror or str(exc)) from None
+    if not isinstance(data, dict) or data.get("type") not in GEOJSON_TYPES:
+        raise _refused(path, "not GeoJSON, which is a JSON object whose type is "
+                             "FeatureCollection, Feature or a geometry")
+    return data
+
+
+def _read_geojson(path: Path) -> tuple[str, gpd.GeoDataFrame]:
+    """A GeoJSON file as (layer name, frame), read without GDAL so that nothing in it (a
+    ``crs`` link, say) can make the server open another file or URL.
+
+    Read as GDAL did: the layer is named by the ``name`` member, else the file; a bare
+    geometry is one feature; a string feature ``id`` is a column; nested values are JSON
+    text; a column mixing text and numbers is text; the CRS is the ``crs`` member's EPSG code,
+    WGS84 without one.
+    """
+    data = _geojson(path)
+    kind = data["type"]
+    if kind == "FeatureCollection":
+        features = data.get("features")
+        if not isinstance(features, list):
+            raise _refused(path, "its GeoJSON features are not a list")
+    else:
+        features = [data if kind == "Feature" else {"type": "Feature", "geometry": data}]
+    rows, geometries = [], []
+    for i, feature in enumerate(features):
+        properties = feature.get("properties") if isinstance(feature, dict) else None
+        if (not isinstance(feature, dict) or feature.get("type") != "Feature"
+                or not isinstance(properties, dict | None)):
+            raise _refused(path, f"feature #{i + 1} is not a GeoJSON Feature with properties")
+        row = {str(k): json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+               for k, v in (properties or {}).items()}
+        if isinstance(feature.get("id"), str):
+            row.setdefault("id", feature["id"])
+        rows.append(row)
+        geometries.append(_geometry(feature.get("geometry"), path, i))
+    table = pd.DataFrame(rows, index=pd.RangeIndex(len(rows)))
+    for column in table.columns:
+        values = table[column]
+        if values.dtype == object and values.map(lambda v: isinstance(v, str)).any():
+            table[column] = values.map(lambda v: v if v is None or isinstance(v, str)
+                                       or v != v else str(v))  # v != v: NaN
+    frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometries, index=table.index),
+                             crs=_geojson_crs(data.get("crs")))
+    name = data.get("name")
+    return (name if isinstance(name, str) and name else path.stem), frame
+
+
+def _geometry(value, path: Path, i: int):
+    if value is None:
+        return None
+    try:
+        return shapely.geometry.shape(value)
+    except Exception as exc:  # shapely raises several types for malformed coordinates
+        raise _refused(path, f"feature #{i + 1} has no readable geometry: {exc}") from None
+
+
+def _geojson_crs(member) -> pyproj.CRS | None:
+    """The CRS a GeoJSON ``crs`` member names: WGS84 without one, None (to be named by the
+    caller) for anything but an EPSG code or CRS84 — a ``link`` is never followed."""
+    if member is None:
+        return WGS84
+    properties = member.get("properties") if isinstance(member, dict) else None
+    if not isinstance(properties, dict):
+        return None
+    name = properties.get("name") if member.get("type") == "name" else None
+    if member.get("type") == "EPSG" and isinstance(properties.get("code"), int):
+        name = f"EPSG:{properties['code']}"
+    if not isinstance(name, str):
+        return None
+    if _CRS84_NAME.fullmatch(name):
+        return WGS84
+    if match := _EPSG_NAME.fullmatch(name):
+        try:
+            return pyproj.CRS.from_epsg(int(match[1]))
+        except pyproj.exceptions.CRSError:
+            return None
+    return None
 
 
 def _read_points_csv(path: Path, declared: CoordSystem | None, notes: list[str]):

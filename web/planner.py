@@ -21,7 +21,7 @@ from dispatch.errors import Forbidden, InputError
 from geo.crs import parse_crs, to_wgs84
 from geo.errors import GridlineError
 from geo.plain import plain
-from geo.sources import LAYERS
+from geo.sources import LAYERS, check_layer_file
 from web.api import body
 from web.args import int_arg, period_from
 from web.auth import current_user, login_redirect, require_user
@@ -90,7 +90,11 @@ def edit(version: int):
 
 @bp.post(f"{API}/<int:version>/layers/<layer>")
 def replace_layer(version: int, layer: str):
-    """Replace one layer of a draft by an uploaded GeoJSON, GeoPackage or FlatGeobuf file."""
+    """Replace one layer of a draft by an uploaded GeoJSON, GeoPackage or FlatGeobuf file.
+
+    The file is read only as the format its suffix names: its content is checked for that
+    format's signature before GDAL sees it, as GDAL would otherwise pick a driver from the
+    content (a VRT in a ``.json`` reads any file of the server)."""
     user = planner()
     if layer not in LAYERS:
         raise InputError(f"layer must be one of {', '.join(LAYERS)}", field="layer")
@@ -105,13 +109,16 @@ def replace_layer(version: int, layer: str):
         path = Path(folder) / f"upload{suffix}"
         upload.save(path)
         try:
+            check_layer_file(path)
             info = service().replace_draft_layer(version, layer, path, user.actor,
                                                  crs=request.form.get("crs") or None)
-        except GridlineError as exc:
-            if str(path) in str(exc):
-                raise InputError(str(exc).replace(str(path), upload.filename),
-                                 field="file") from None
-            raise
+        except GridlineError as exc:  # an error about the file names the upload
+            message = str(exc).replace(str(path), path.name)
+            if path.name not in message:
+                raise
+            field = getattr(exc, "field", None)
+            raise InputError(message.replace(path.name, upload.filename),
+                             field="file" if field in (None, "source") else field) from None
     return jsonify(info)
 
 

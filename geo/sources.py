@@ -10,7 +10,7 @@ A SOURCE is one of
   as the grid layer.
 
 A file is read only as the format its suffix names, and its first bytes must show that format
-before GDAL sees it (:func:`check_layer_file`): GDAL picks its driver from the content, so a
+before GDAL sees it (:func:`_check_gdal_file`): GDAL picks its driver from the content, so a
 ``.json`` holding a VRT would otherwise make it read any file of the server or fetch URLs. GeoJSON
 is read without GDAL at all, and a zip may hold nothing but the parts of shapefiles.
 
@@ -138,7 +138,7 @@ def _read_file_source(path: Path, systems: dict) -> RawLayers:
         return _pick_layers(path, [name], systems,
                             lambda _name, declared, option, notes: _to_wgs84(
                                 frame, declared, path.name, notes, option))
-    check_layer_file(path)
+    _check_gdal_file(path)
     try:
         names = [str(n) for n in pyogrio.list_layers(_gdal_path(path))[:, 0]]
     except Exception as exc:  # pyogrio raises several GDAL error types for unreadable files
@@ -177,7 +177,7 @@ def _read_layer(path: Path, layer, declared: CoordSystem | None, option: str, no
             shapes = {shp.stem: shp for shp in _unzip_shapefiles(path, Path(folder))}
             return _read_layer(shapes.get(layer) or next(iter(shapes.values())), None,
                                declared, option, notes)
-    check_layer_file(path)
+    _check_gdal_file(path)
     try:
         frame = gpd.read_file(_gdal_path(path), layer=layer, engine="pyogrio")
     except Exception as exc:  # GDAL reports unreadable files with several exception types
@@ -193,27 +193,21 @@ def _gdal_path(path: Path) -> str:
     return str(path)
 
 
-def check_layer_file(path: Path) -> None:
-    """Refuse a file that is not what its suffix says, before GDAL ever opens it.
+def _check_gdal_file(path: Path) -> None:
+    """Refuse a file for GDAL that is not what its suffix says, before GDAL ever opens it.
 
-    GDAL chooses its driver from the content, not the name: a ``.json`` holding an
+    GDAL chooses its driver from the content, not the name: a ``.gpkg`` holding an
     ``<OGRVRTDataSource>`` would read any file of the server or fetch a URL. So only these pass:
-    GeoJSON that parses as a GeoJSON object, a GeoPackage starting with the SQLite header,
-    FlatGeobuf with its magic bytes, a shapefile whose .shp (and .shx) start with the file code
-    9994, a zip of nothing but shapefile parts, and CSV (read by pandas). Raises
+    a GeoPackage starting with the SQLite header, FlatGeobuf with its magic bytes, and a
+    shapefile whose .shp (and .shx) start with the file code 9994. (GeoJSON, zips and CSV never
+    reach GDAL unchecked: see :func:`_geojson`, :func:`_zip_members`.) Raises
     :class:`BoundaryError` naming the file.
     """
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return
     if suffix not in SOURCE_SUFFIXES:
         raise _refused(path, f"not a layer file; use one of {', '.join(SOURCE_SUFFIXES)} (or "
                              ".csv for stations)")
-    if suffix in GEOJSON_SUFFIXES:
-        _geojson(path)
-    elif suffix == ".zip":
-        _zip_members(path)
-    elif suffix == ".gpkg" and not _head(path).startswith(GPKG_MAGIC):
+    if suffix == ".gpkg" and not _head(path).startswith(GPKG_MAGIC):
         raise _refused(path, "not a GeoPackage (no SQLite header)")
     elif suffix == ".fgb" and not _head(path).startswith(FGB_MAGIC):
         raise _refused(path, "not a FlatGeobuf file (no fgb magic bytes)")

@@ -21,7 +21,7 @@ from dispatch.errors import Forbidden, InputError
 from geo.crs import parse_crs, to_wgs84
 from geo.errors import GridlineError
 from geo.plain import plain
-from geo.sources import LAYERS, check_layer_file
+from geo.sources import LAYERS
 from web.api import body
 from web.args import int_arg, period_from
 from web.auth import current_user, login_redirect, require_user
@@ -109,7 +109,6 @@ def replace_layer(version: int, layer: str):
         path = Path(folder) / f"upload{suffix}"
         upload.save(path)
         try:
-            check_layer_file(path)
             info = service().replace_draft_layer(version, layer, path, user.actor,
                                                  crs=request.form.get("crs") or None)
         except GridlineError as exc:  # an error about the file names the upload

@@ -250,14 +250,12 @@ class BoundaryVersions:
 
     def replace_draft_layer(self, version: int, layer: str, source, actor, crs=None,
                             expected_revision: int | None = None) -> dict:
-        """Replace one layer of a draft by the first layer of an uploaded file."""
+        """Replace one layer of a draft by that layer of an uploaded file: the one named
+        after it, else the file's only one (see :func:`geo.sources.read_source`)."""
         row = self._draft_row(version, expected_revision)
         if layer not in LAYERS:
             raise InputError(f"layer must be one of {', '.join(LAYERS)}", field="layer")
-        raw = read_source(source, crs=crs)
-        frame = raw.layers.get(layer) if not raw.single_layer else raw.layers["grids"]
-        if frame is None:
-            raise InputError(f"the file holds no {layer} layer", field="file")
+        frame = read_source(source, crs=crs, layer=layer).layers[layer]
         edited = replace_layer(self.boundaries(version), layer, frame)
         return self._store_edit(row, edited, "replace", {"layer": layer}, actor, LAYERS)
 

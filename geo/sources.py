@@ -79,13 +79,19 @@ class RawLayers:
     notes: list[str] = field(default_factory=list)
 
 
-def read_source(source, *, crs=None, stations=None, stations_crs=None) -> RawLayers:
+def read_source(source, *, crs=None, stations=None, stations_crs=None,
+                layer=None) -> RawLayers:
     """Read a boundary SOURCE (see the module doc) and an optional separate stations file.
 
     ``crs`` declares the CRS of the source files (required where a file has none, and for
     GCJ-02/BD-09). ``stations_crs`` declares the CRS of the stations: of the ``stations`` file,
     else of the source's own stations layer. Left out, the ``stations`` file is read in the CRS
     it declares (WGS84 for a CSV) and the source's stations layer in ``crs``, like its siblings.
+
+    ``layer`` (one of LAYERS) reads that layer alone, as a planner replacing it uploads it: the
+    source's layer (or shapefile) of that name, else its only one; a source holding several,
+    none named so, is refused naming them rather than one being guessed.
+
     Raises :class:`BoundaryError` or :class:`CRSError` naming the file and what is wrong.
     """
     path = Path(source)
@@ -99,14 +105,16 @@ def read_source(source, *, crs=None, stations=None, stations_crs=None) -> RawLay
         raise BoundaryError(f"boundary source {path} does not exist", field="source")
     if path.is_dir():
         files = _layer_files(path)
-        if "grids" not in files:
-            raise BoundaryError(f"folder {path} has no grids layer (grids.geojson, grids.gpkg, "
-                                "grids.shp ...)", field="source")
-        raw = RawLayers({}, single_layer=False)
-        for name, file in files.items():
-            raw.layers[name] = _read_layer(file, None, *systems[name], raw.notes)
+        wanted = layer or "grids"
+        if wanted not in files:
+            raise BoundaryError(f"folder {path} has no {wanted} layer ({wanted}.geojson, "
+                                f"{wanted}.gpkg, {wanted}.shp ...)", field="source")
+        if layer is not None:  # a folder's files are named after their layers
+            files = {layer: files[layer]}
+        raw = _pick_layers(path, list(files), systems,
+                           lambda name, *how: _read_layer(files[name], None, *how), layer)
     else:
-        raw = _read_file_source(path, systems)
+        raw = _read_file_source(path, systems, layer)
     if stations is not None:
         raw.layers["stations"] = _read_layer(Path(stations), None, station_system,
                                              "--stations-crs", raw.notes)
@@ -126,30 +134,37 @@ def _layer_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _read_file_source(path: Path, systems: dict) -> RawLayers:
+def _read_file_source(path: Path, systems: dict, layer: str | None) -> RawLayers:
     suffix = path.suffix.lower()
     if suffix == ".zip":  # checked as it is unpacked
         with tempfile.TemporaryDirectory(prefix="gridline-zip-") as folder:
             shapes = {shp.stem: shp for shp in _unzip_shapefiles(path, Path(folder))}
             return _pick_layers(path, list(shapes), systems, lambda name, *how: _read_layer(
-                shapes[name], None, *how))
+                shapes[name], None, *how, label=_zipped(path, shapes[name])), layer)
     if suffix in GEOJSON_SUFFIXES:  # checked as it is parsed
         name, frame = _read_geojson(path)
         return _pick_layers(path, [name], systems,
                             lambda _name, declared, option, notes: _to_wgs84(
-                                frame, declared, path.name, notes, option))
+                                frame, declared, path.name, notes, option), layer)
     _check_gdal_file(path)
     try:
         names = [str(n) for n in pyogrio.list_layers(_gdal_path(path))[:, 0]]
     except Exception as exc:  # pyogrio raises several GDAL error types for unreadable files
         raise BoundaryError(f"cannot read {path}: {exc}", field="source") from exc
     return _pick_layers(path, names, systems,
-                        lambda name, *how: _read_layer(path, name, *how))
+                        lambda name, *how: _read_layer(path, name, *how), layer)
 
 
-def _pick_layers(path: Path, names: list[str], systems: dict, read) -> RawLayers:
+def _pick_layers(path: Path, names: list[str], systems: dict, read,
+                 layer: str | None = None) -> RawLayers:
     """The layers named after LAYERS if ``grids`` is one, else the first as the grid layer;
-    ``read(name, declared, option, notes)`` reads one."""
+    with ``layer``, that layer alone (see :func:`read_source`). ``read(name, declared, option,
+    notes)`` reads one."""
+    if layer is not None:
+        name = _wanted_layer(path, names, layer)
+        raw = RawLayers({}, single_layer=False)
+        raw.layers[layer] = read(name, *systems[layer], raw.notes)
+        return raw
     if "grids" in names:
         raw = RawLayers({}, single_layer=False)
         for name in LAYERS:
@@ -164,9 +179,34 @@ def _pick_layers(path: Path, names: list[str], systems: dict, read) -> RawLayers
     return raw
 
 
-def _read_layer(path: Path, layer, declared: CoordSystem | None, option: str, notes: list[str]):
-    """One layer in WGS84; ``option`` is how the user declares its CRS (named in errors)."""
-    where = f"{path.name}" + (f" layer {layer}" if layer and path.suffix == ".gpkg" else "")
+def _wanted_layer(path: Path, names: list[str], layer: str) -> str:
+    """Which of a source's layers ``names`` is ``layer``: the one named so (in any case), else
+    the only one. A zip's layers are its shapefiles, named by their stems."""
+    named = [n for n in names if n == layer] or [n for n in names if n.lower() == layer]
+    if named or len(names) == 1:
+        return (named or names)[0]
+    if not names:
+        raise BoundaryError(f"{path} has no layers", field="source")
+    if path.suffix.lower() == ".zip":
+        found = ", ".join(f"{n}.shp" for n in names)
+        raise _refused(path, f"it holds several shapefiles ({found}) and none is named "
+                             f"{layer}.shp; zip only the one for the {layer} layer, or name it "
+                             f"{layer}.shp")
+    raise _refused(path, f"it holds several layers ({', '.join(names)}) and none is named "
+                         f"{layer}; keep only the one for the {layer} layer, or name it {layer}")
+
+
+def _zipped(archive: Path, member: Path) -> str:
+    """How errors name a file unpacked from ``archive``: after the zip, which the user sent."""
+    return f"{archive.name}/{member.name}"
+
+
+def _read_layer(path: Path, layer, declared: CoordSystem | None, option: str, notes: list[str],
+                label: str | None = None):
+    """One layer in WGS84; ``option`` is how the user declares its CRS and ``label`` how errors
+    name the file (default: its name)."""
+    where = label or (f"{path.name}"
+                      + (f" layer {layer}" if layer and path.suffix == ".gpkg" else ""))
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_points_csv(path, declared, notes)
@@ -175,8 +215,9 @@ def _read_layer(path: Path, layer, declared: CoordSystem | None, option: str, no
     if suffix == ".zip":
         with tempfile.TemporaryDirectory(prefix="gridline-zip-") as folder:
             shapes = {shp.stem: shp for shp in _unzip_shapefiles(path, Path(folder))}
-            return _read_layer(shapes.get(layer) or next(iter(shapes.values())), None,
-                               declared, option, notes)
+            shape = shapes.get(layer) or next(iter(shapes.values()))
+            return _read_layer(shape, None, declared, option, notes,
+                               label=_zipped(path, shape))
     _check_gdal_file(path)
     try:
         frame = gpd.read_file(_gdal_path(path), layer=layer, engine="pyogrio")
@@ -289,6 +330,14 @@ def _check_zip_listing(path: Path, members: list[zipfile.ZipInfo]) -> list[zipfi
         wanted.append(member)
     if not any(m.filename.lower().endswith(".shp") for m in wanted):
         raise _refused(path, "it holds no .shp file")
+    for member in wanted:  # GDAL cannot read a .shp without .shx, nor its fields without .dbf
+        if member.filename.lower().endswith(".shp"):
+            stem = member.filename[:-4]
+            missing = [f"{stem}{part}" for part in (".shx", ".dbf") if f"{stem}{part}".lower()
+                       not in seen]
+            if missing:
+                raise _refused(path, f"{member.filename} comes without {' and '.join(missing)}; "
+                                     "a shapefile needs its .shx and .dbf beside it")
     return wanted
 
 

@@ -203,7 +203,8 @@ PATHS = {
                 "remove", "crs", "expected_revision", required=("operation",))}},
             secure=True, errors=(400, 404, 409))},
         "/{version}/layers/{layer}": {"post": _op(
-            "replace a layer of a draft by a GeoJSON, GeoPackage or FlatGeobuf file",
+            "replace a layer of a draft by a GeoJSON, GeoPackage, FlatGeobuf or zipped shapefile "
+            "(.zip) file",
             [VERSION, _param("layer", "path")],
             body={"multipart/form-data": {"schema": {"type": "object", "properties": {
                 "file": {"type": "string", "format": "binary"}, "crs": {"type": "string"}}}}},

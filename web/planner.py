@@ -34,7 +34,7 @@ API = "/api/v1/boundary-versions"
 EDIT_FIELDS = {"operation", "grid", "grids", "line", "polygon", "community", "communities",
                "target", "min", "max", "weight", "station", "name", "services", "point",
                "remove", "crs", "expected_revision"}
-UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb")
+UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".zip")  # .zip: a zipped shapefile
 PLANNERS = ("planner", "admin")
 IMPACT_COLUMNS = ["code", "change", "community_before", "community_after", "area_before_m2",
                   "area_after_m2", "area_change_m2", "reports_per_month_before",
@@ -90,11 +90,16 @@ def edit(version: int):
 
 @bp.post(f"{API}/<int:version>/layers/<layer>")
 def replace_layer(version: int, layer: str):
-    """Replace one layer of a draft by an uploaded GeoJSON, GeoPackage or FlatGeobuf file.
+    """Replace one layer of a draft by an uploaded GeoJSON, GeoPackage, FlatGeobuf or zipped
+    shapefile.
 
     The file is read only as the format its suffix names: its content is checked for that
     format's signature before GDAL sees it, as GDAL would otherwise pick a driver from the
-    content (a VRT in a ``.json`` reads any file of the server)."""
+    content (a VRT in a ``.json`` reads any file of the server). A zip is checked by its
+    listing (shapefile parts only, each .shp with its .shx and .dbf, within count and size
+    limits) and its parts' first bytes before anything is unpacked (:mod:`geo.sources`). A file
+    holding several layers or shapefiles gives the one named after ``layer``, else it is
+    refused naming them."""
     user = planner()
     if layer not in LAYERS:
         raise InputError(f"layer must be one of {', '.join(LAYERS)}", field="layer")

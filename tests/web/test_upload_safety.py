@@ -1,6 +1,7 @@
 """Uploads that try to make the server read its own files, fetch URLs or run out of memory: a
-planner's layer file is read only as the format its suffix names, and a photo declaring a huge
-size is a 400 naming the photo on every route that takes one."""
+planner's layer file is read only as the format its suffix names (a zipped shapefile only after
+its listing is checked), and a photo declaring a huge size is a 400 naming the photo on every
+route that takes one."""
 
 import http.server
 import io
@@ -12,6 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 import shapely
+from sqlalchemy import select
 
 from dispatch import schema as t
 from dispatch.services import Actor
@@ -41,9 +43,9 @@ def _vrt(source: str) -> bytes:
             "</OGRVRTLayer></OGRVRTDataSource>").encode()
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
+def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
@@ -55,7 +57,7 @@ def _upload(client, headers, version, layer, data: bytes, name: str):
 
 
 @pytest.mark.parametrize("name", ["stations.json", "stations.geojson", "stations.gpkg",
-                                  "stations.fgb", "stations.shp"])
+                                  "stations.fgb", "stations.shp", "stations.zip"])
 def test_a_vrt_uploaded_under_a_layer_suffix_never_reads_the_secret_key(
         client, app, people, service, tmp_path, name):
     headers = people["planner"]["headers"]
@@ -207,6 +209,8 @@ def test_a_vrt_in_a_zip_or_named_as_a_shapefile_is_refused(tmp_path):
     ({"grids.shp": b"", "grids.vrt": b""}, "not a shapefile part"),
     ({f"g{i}.prj": b"" for i in range(65)}, "at most 64"),
     ({"grids.dbf": b"\x03"}, "holds no .shp"),
+    ({"grids.shp": b"", "grids.dbf": b""}, "grids.shp comes without grids.shx;"),
+    ({"grids.shp": b"", "grids.SHX": b""}, "grids.shp comes without grids.dbf;"),
 ])
 def test_a_zip_holding_anything_but_shapefile_parts_is_refused(tmp_path, members, message):
     path = tmp_path / "layers.zip"
@@ -222,6 +226,152 @@ def test_a_zip_unpacking_past_the_limit_is_refused(tmp_path, monkeypatch):
     assert path.stat().st_size < 2_000
     with pytest.raises(BoundaryError, match="unpacks to 200,004 bytes; at most 100,000"):
         read_source(path)
+
+
+def _stations_layer(demo):
+    """The demo stations less the first, plus one new station."""
+    keep = demo.stations.iloc[1:]
+    return gpd.GeoDataFrame(
+        {"station_id": [*keep["station_id"], "ST900"], "name": [*keep["name"], "新驿站"],
+         "services": [*keep["services"], "drinking_water"]},
+        geometry=[*keep.geometry, shapely.Point(108.92, 34.26)], crs="EPSG:4326")
+
+
+def _stored(service, version) -> list[tuple]:
+    """Every stored feature of a version: (layer, code, name, parent, properties, geometry)."""
+    with service.db.read() as uow:
+        rows = uow.execute(select(t.boundary_features).where(
+            t.boundary_features.c.version_id == version)).all()
+    return sorted((r.layer, r.code, r.name, r.parent_code, json.dumps(r.properties,
+                   sort_keys=True, ensure_ascii=False), shapely.from_wkb(r.geometry))
+                  for r in rows)
+
+
+def _same_features(one: list[tuple], other: list[tuple]) -> bool:
+    """Whether two versions store the same features, geometries alike within a millimetre."""
+    return len(one) == len(other) and all(
+        a[:-1] == b[:-1] and shapely.equals_exact(a[-1], b[-1], tolerance=1e-8)
+        for a, b in zip(one, other, strict=True))
+
+
+@pytest.mark.parametrize("layer, crs", [("grids", "EPSG:4326"), ("grids", "EPSG:4545"),
+                                        ("stations", "EPSG:4326")])
+def test_a_zipped_shapefile_replaces_a_layer_as_the_same_geojson_does(
+        client, people, service, demo, tmp_path, layer, crs):
+    headers = people["planner"]["headers"]
+    if layer == "grids":  # dBASE field names have ten letters at most
+        frame = _grids_layer(demo)[1].rename(columns={"community_code": "community"})
+    else:
+        frame = _stations_layer(demo)
+    frame.to_file(tmp_path / "same.geojson", driver="GeoJSON", engine="pyogrio")
+    # The zip's only shapefile is the layer, whatever its name; EPSG:4545 is CGCS2000's
+    # Gauss-Kruger zone for Xi'an, declared by the .prj.
+    parts = _shapefile_parts(frame.to_crs(crs), tmp_path, "外业导出")
+    assert "外业导出.prj" in parts
+    by_geojson, by_zip = _draft(client, headers), _draft(client, headers)
+    geojson = _upload(client, headers, by_geojson, layer, (tmp_path / "same.geojson").read_bytes(),
+                      "same.geojson")
+    zipped = _upload(client, headers, by_zip, layer, _zip(parts), "外业.ZIP")
+    assert geojson.status_code == 200, geojson.json
+    assert zipped.status_code == 200, zipped.json
+    assert zipped.json["summary"] == geojson.json["summary"]
+    assert zipped.json["summary"][layer] == len(frame)
+    stored = _stored(service, by_zip)
+    assert _same_features(stored, _stored(service, by_geojson))
+    assert not _same_features(stored, _stored(service, 1))  # the layer did change
+
+
+def test_a_zip_of_several_shapefiles_gives_the_one_named_after_the_layer(
+        client, people, service, demo, tmp_path):
+    headers = people["planner"]["headers"]
+    version = _draft(client, headers)
+    community, layer = _grids_layer(demo)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    old = _shapefile_parts(demo.grids[["code", "name", "geometry"]], tmp_path / "old", "old")
+    new = _shapefile_parts(layer.rename(columns={"community_code": "community"}),
+                           tmp_path / "new", "Grids")
+    answer = _upload(client, headers, version, "grids", _zip({**old, **new}), "two.zip")
+    assert answer.status_code == 200, answer.json
+    assert answer.json["summary"]["grids"] == len(layer)
+    assert f"{community}001" in set(service.boundaries(version).grids["code"])
+
+
+def _bad_crc(parts: dict[str, bytes]) -> bytes:
+    """A zip of ``parts`` whose .dbf is damaged after its first bytes (its checksum fails)."""
+    data = bytearray(_zip(parts, zipfile.ZIP_STORED))
+    data[data.find(parts["grids.dbf"]) + len(parts["grids.dbf"]) - 1] ^= 0xFF
+    return bytes(data)
+
+
+def _without(parts: dict[str, bytes], suffix: str) -> dict[str, bytes]:
+    return {name: data for name, data in parts.items() if not name.endswith(suffix)}
+
+
+BAD_ZIPS = {  # how to spoil the parts of grids.shp, and what the answer must say
+    "not a zip": (lambda parts: b"grids.shp, honest", "not a readable zip file"),
+    "truncated": (lambda parts: _zip(parts)[:-300], "not a readable zip file"),
+    "bad checksum": (_bad_crc, "not a readable zip file"),
+    "empty": (lambda parts: _zip({}), "holds no .shp file"),
+    "vrt member": (lambda parts: _zip({**parts, "grids.vrt": b"<OGRVRTDataSource/>"}),
+                   "member 'grids.vrt' is not a shapefile part"),
+    "py member": (lambda parts: _zip({**parts, "setup.py": b"import os"}),
+                  "member 'setup.py' is not a shapefile part"),
+    "path traversal": (lambda parts: _zip({**parts, "../x.shp": parts["grids.shp"]}),
+                       "member '../x.shp' is not a plain file name"),
+    "absolute path": (lambda parts: _zip({"/tmp/grids.shp": parts["grids.shp"]}),
+                      "is not a plain file name"),
+    "wrong .shp signature": (lambda parts: _zip({**parts, "grids.shp": _vrt("/etc/passwd")}),
+                             "grids.shp is not a shapefile .shp"),
+    "wrong .dbf signature": (lambda parts: _zip({**parts, "grids.dbf": b"<x/>"}),
+                             "grids.dbf is not a dBASE table"),
+    "too many members": (lambda parts: _zip({**parts, **{f"g{i}.prj": b"" for i in range(60)}}),
+                         "it holds 65 files; a zipped shapefile may hold at most 64"),
+    "no .shp": (lambda parts: _zip(_without(parts, ".shp")), "holds no .shp file"),
+    "no .shx": (lambda parts: _zip(_without(parts, ".shx")), "grids.shp comes without grids.shx"),
+    "no .dbf": (lambda parts: _zip(_without(parts, ".dbf")), "grids.shp comes without grids.dbf"),
+    "several shapefiles": (lambda parts: _zip({**{f"a{n[5:]}": d for n, d in parts.items()},
+                                               **{f"b{n[5:]}": d for n, d in parts.items()}}),
+                           "several shapefiles (a.shp, b.shp) and none is named grids.shp"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ZIPS)
+def test_a_bad_zip_is_a_400_naming_the_upload_and_changes_nothing(client, people, service, demo,
+                                                                  tmp_path, case):
+    headers = people["planner"]["headers"]
+    version = _draft(client, headers)
+    spoil, message = BAD_ZIPS[case]
+    parts = _shapefile_parts(_grids_layer(demo)[1].rename(
+        columns={"community_code": "community"}), tmp_path, "grids")
+    before = _stored(service, version), service.version_info(version)["revision"]
+    answer = _upload(client, headers, version, "grids", spoil(parts), "外业 grids.zip")
+    assert answer.status_code == 400, answer.json
+    assert answer.json["error"]["field"] == "file"
+    assert message in answer.json["error"]["message"]
+    assert answer.json["error"]["message"].startswith("cannot read 外业 grids.zip: ")
+    assert not any(inner in answer.json["error"]["message"]  # the server's own names
+                   for inner in ("upload.zip", "gridline-zip-", "/tmp/tmp"))
+    assert (_stored(service, version), service.version_info(version)["revision"]) == before
+
+
+def test_a_zipped_shapefile_without_prj_is_a_400_asking_for_its_crs(client, people, service,
+                                                                    demo, tmp_path):
+    headers = people["planner"]["headers"]
+    version = _draft(client, headers)
+    community, layer = _grids_layer(demo)
+    parts = _without(_shapefile_parts(layer.rename(columns={"community_code": "community"}),
+                                      tmp_path, "grids"), ".prj")
+    before = _stored(service, version)
+    answer = _upload(client, headers, version, "grids", _zip(parts), "noprj.zip")
+    assert answer.status_code == 400, answer.json
+    assert answer.json["error"]["field"] == "crs"
+    assert "noprj.zip/grids.shp declares no coordinate system" in answer.json["error"]["message"]
+    assert _stored(service, version) == before
+    named = client.post(f"{API}/{version}/layers/grids", headers=headers, data={
+        "file": (io.BytesIO(_zip(parts)), "noprj.zip"), "crs": "wgs84"})
+    assert named.status_code == 200, named.json
+    assert f"{community}001" in set(service.boundaries(version).grids["code"])
 
 
 @pytest.mark.parametrize("size", HUGE, ids=["bomb-error", "bomb-warning"])

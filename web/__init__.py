@@ -6,6 +6,7 @@ answer. Errors are mapped to HTTP statuses in one place (:mod:`web.errors`).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -13,8 +14,9 @@ import secrets
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
 from dispatch.accounts import Accounts
 from dispatch.settings import Settings, make_service
@@ -28,6 +30,19 @@ DEFAULTS = {
 # of the pages by other sites, and no full URLs in Referer headers to other sites.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
                     "Referrer-Policy": "same-origin"}
+# The Content-Security-Policy, a second line of defence should stored text ever reach a page as
+# markup. Everything is served by the app itself (Leaflet included); only map tiles, when a tile
+# server is configured, come from its origin, added to img-src per app. Scripts run only from the
+# app's files or with the answer's nonce, which every inline <script> in the templates carries
+# (folium's too), so an injected <script> or onerror= attribute does not run. Styles keep
+# 'unsafe-inline': folium and Leaflet write <style> blocks and style attributes, which nonces
+# cannot cover. Leaflet blanks aborted tiles with a data: image. No page evaluates strings as
+# code, so there is no 'unsafe-eval'.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'", "script-src": "'self'", "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:", "connect-src": "'self'", "object-src": "'none'",
+    "base-uri": "'none'", "form-action": "'self'", "frame-ancestors": "'none'",
+}
 log = logging.getLogger("gridline.http")
 
 
@@ -57,6 +72,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     app.config["SECRET_KEY"] = app.config.get("SECRET_KEY") or _secret_key(settings.instance)
     _request_logging(app)
     app.after_request(_security_headers)
+    app.add_template_global(csp_nonce)
 
     from web import (
         api,
@@ -105,9 +121,48 @@ def _secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def csp_nonce() -> str:
+    """This answer's script nonce, for ``<script nonce="{{ csp_nonce() }}">`` in templates."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return g.csp_nonce
+
+
+@functools.cache
+def _policy(tiles) -> dict:
+    """The policy's directives, with the tile server's origin (if any) allowed for images."""
+    policy = dict(CONTENT_SECURITY_POLICY)
+    origin = _tile_origin(tiles.url) if tiles else None
+    if origin:
+        policy["img-src"] += " " + origin
+    return policy
+
+
+def _tile_origin(template: str) -> str | None:
+    """The origin of a tile URL template as a CSP source: ``{s}.tiles.example`` becomes
+    ``*.tiles.example``; a placeholder elsewhere in the host allows the whole scheme. A
+    template without a scheme (``//host/...``) takes the page's. None for a template on this
+    site (a path)."""
+    parts = urlsplit(template)
+    if not parts.netloc:
+        return None
+    host = parts.netloc.rpartition("@")[2]
+    labels = host.split(".")
+    if "{" in labels[0]:
+        labels[0] = "*"
+    if any("{" in label for label in labels):
+        return f"{parts.scheme}:" if parts.scheme else "http: https:"
+    return f"{parts.scheme}://" * bool(parts.scheme) + ".".join(labels)
+
+
 def _security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    policy = dict(_policy(current_app.extensions.get("gridline.tiles")))
+    if "csp_nonce" in g:
+        policy["script-src"] += f" 'nonce-{g.csp_nonce}'"
+    response.headers.setdefault("Content-Security-Policy",
+                                "; ".join(f"{k} {v}" for k, v in policy.items()))
     return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -115,6 +116,24 @@ def browser():
                                              args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+def wait_until(page, condition: str, arg=None, timeout: float = 15) -> None:
+    """Poll ``condition`` (a JavaScript expression, or a function of ``arg``) in ``page`` until
+    it is true, across navigations. Playwright's own ``wait_for_function`` evaluates a string
+    inside the page, which the pages' Content-Security-Policy forbids."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if page.evaluate(condition, arg):
+                return
+        except Error as exc:  # the page is navigating: ask the next one
+            if "context was destroyed" not in str(exc):
+                raise
+        assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from geo.crs import from_wgs84
 from geo.errors import InputError
 from geo.hexbins import hexbin
 from tests.dispatch.helpers import report
-from web import create_app
+from tests.web.conftest import wait_until
+from web import create_app, mappages
 from web.maps import display_geometries
 
 DISPATCHER = Actor("王调度", "dispatcher")
@@ -61,7 +62,7 @@ def test_live_map_draws_grids_and_orders_and_shows_new_reports_without_reloading
     for i, category in enumerate(["garbage", "noise", "road_collapse"]):
         service.submit_report(report(demo, 50 + 150 * i, category=category))
     page.goto(f"{live}/map/live?lang=en")
-    page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 1")
+    wait_until(page, "Number(document.body.dataset.refreshes || 0) >= 1")
     assert _count_layers(page, "grid") == len(demo.grids)
     assert _count_layers(page, "order") == 3
     assert page.locator("path.order").count() == 3
@@ -70,8 +71,7 @@ def test_live_map_draws_grids_and_orders_and_shows_new_reports_without_reloading
 
     answer = http.post(f"{live}/api/v1/reports", json=report(demo, 400, category="streetlight"))
     assert answer.status_code == 201, answer.text
-    page.wait_for_function("document.querySelectorAll('path.order').length === 4",
-                           timeout=15_000)
+    wait_until(page, "document.querySelectorAll('path.order').length === 4", timeout=15)
     assert page.evaluate("window.stillTheSamePage") is True
     assert page.text_content("#order-count") == "4"
     assert _count_layers(page, "order") == 4
@@ -81,10 +81,10 @@ def test_live_map_filters_in_the_browser(service, demo, live, page):
     service.submit_report(report(demo, 10, category="garbage"))
     service.submit_report(report(demo, 300, category="noise"))
     page.goto(f"{live}/map/live")
-    page.wait_for_function("Number(document.body.dataset.refreshes || 0) >= 1")
+    wait_until(page, "Number(document.body.dataset.refreshes || 0) >= 1")
     assert page.locator("path.order").count() == 2
     page.select_option("#filter-category", "noise")
-    page.wait_for_function("document.querySelectorAll('path.order').length === 1")
+    wait_until(page, "document.querySelectorAll('path.order').length === 1")
     assert "category=noise" in page.url
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from dispatch.accounts import Accounts
 from tests.dispatch.helpers import inside
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, wait_until
 from web.maps import map_text
 
 PAYLOAD = "<img src=x onerror=alert(1)>`${alert(2)}`\\</script><script>alert(3)</script>"
@@ -112,7 +112,7 @@ def test_a_hostile_grid_name_stays_text_on_the_planner_page(live, page, service)
     page.goto(f"{live}/planner?lang=en")
     page.click("button.start-draft")
     page.wait_for_url(f"{live}/planner/2")
-    page.wait_for_function("document.querySelectorAll('.leaflet-interactive').length > 500")
+    wait_until(page, "document.querySelectorAll('.leaflet-interactive').length > 500")
     # A grid as the draft's API would send one with a hostile name (from an uploaded layer).
     shown = page.evaluate("""(name) => {
         const map = Object.values(window).find(v => v instanceof L.Map);

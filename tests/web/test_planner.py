@@ -21,7 +21,7 @@ from dispatch.accounts import Accounts
 from dispatch.roster import seed_report_history
 from dispatch.services import Actor, Service
 from geo.crs import from_wgs84
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, wait_until
 
 API = "/api/v1/boundary-versions"
 
@@ -268,7 +268,7 @@ def test_a_planner_splits_a_grid_on_the_page_sees_the_preview_and_activates(
     page.goto(f"{live}/planner?lang=en")
     page.click("button.start-draft")
     page.wait_for_url(f"{live}/planner/2")
-    page.wait_for_function("document.querySelectorAll('.leaflet-interactive').length > 500")
+    wait_until(page, "document.querySelectorAll('.leaflet-interactive').length > 500")
     code = demo.grids["code"].iloc[100]
     grid = demo.grids.geometry.iloc[100]
     x0, y0, x1, y1 = grid.bounds
@@ -285,17 +285,17 @@ def test_a_planner_splits_a_grid_on_the_page_sees_the_preview_and_activates(
         map.fitBounds([[s, w], [n, e]], {animate: false});
     }""", [x0, y0, x1, y1])
     page.mouse.click(*page.evaluate(to_screen, [spot.x, spot.y]))
-    page.wait_for_function(f"document.getElementById('selection').textContent === '{code}'")
+    wait_until(page, f"document.getElementById('selection').textContent === '{code}'")
     page.click("#tool-split")
     middle = (x0 + x1) / 2
     for lat in (y0 - 0.0003, y1 + 0.0003):
         page.mouse.click(*page.evaluate(to_screen, [middle, lat]))
     page.click("#tool-finish")
-    page.wait_for_function("document.getElementById('impact-grids_added')?.textContent === '1'")
+    wait_until(page, "document.getElementById('impact-grids_added')?.textContent === '1'")
     assert page.locator("#impact-grids tbody tr").count() == 2
     assert "split grid" in page.locator("#message").inner_text()
     page.click("#activate")
-    page.wait_for_function("document.body.textContent.includes('active ·')")
+    wait_until(page, "document.body.textContent.includes('active ·')")
     assert service.active_resolver()[0] == 2
     assert len(service.boundaries(2).grids) == len(demo.grids) + 1
     assert json.loads(json.dumps(service.version_info(2)["edits"][-1]))["operation"] == "split"

@@ -16,7 +16,7 @@ from dispatch import schema as t
 from dispatch.services import Actor
 from geo.crs import from_wgs84
 from tests.dispatch.helpers import photo, report
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, wait_until
 from web import create_app
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -78,7 +78,7 @@ def test_a_reporter_taps_the_map_sends_a_photo_and_lands_on_the_status_page(
     page.goto(f"{live}/report")
     lon, lat = middle_of(demo, 100)
     tap(page, lon, lat)
-    page.wait_for_function("document.getElementById('where').textContent.includes('网格')")
+    wait_until(page, "document.getElementById('where').textContent.includes('网格')")
     page.select_option("#category", "manhole_cover")
     assert page.locator("fieldset.attributes:visible").count() == 0
     assert page.locator("#needs-contact").is_hidden()
@@ -152,11 +152,11 @@ def test_a_report_outside_the_district_says_so_and_stays_on_the_form(page, live,
     page.wait_for_selector(".leaflet-overlay-pane path")
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + 8, box["y"] + box["height"] - 8)  # a corner, beyond the grids
-    page.wait_for_function("document.getElementById('where').textContent.includes('outside')")
+    wait_until(page, "document.getElementById('where').textContent.includes('outside')")
     page.select_option("#category", "garbage")
     page.fill("#description", "rubbish")
     page.click("#send")
-    page.wait_for_function("document.getElementById('form-error').textContent !== ''")
+    wait_until(page, "document.getElementById('form-error').textContent !== ''")
     assert "no work order was made" in page.locator("#form-error").inner_text()
     [row] = reports(service)
     assert row.outcome == "outside" and row.work_order_id is None

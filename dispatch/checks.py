@@ -9,6 +9,7 @@ from datetime import UTC, datetime, tzinfo
 from dispatch.errors import InputError
 
 MAX_NAME = 100
+MAX_ADDRESS = 500  # an address as a reporter writes it
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,19}$")
 # Control characters other than tab and line breaks, and halves of surrogate pairs: no XML
 # document can carry them, and no UTF-8 text a lone surrogate.

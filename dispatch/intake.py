@@ -220,7 +220,8 @@ def _report_row(p: Pending, report_id: int, outcome: str, order: WorkOrder | Non
                reason=reason, reporter_name=r["reporter_name"],
                reporter_phone=r["reporter_phone"], reporter_role=r["reporter_role"],
                photo=p.photo, idempotency_key=r["idempotency_key"], user_id=p.user_id,
-               attributes=r["attributes"], media_url=r["media_url"], created_at=p.at)
+               attributes=r["attributes"], media_url=r["media_url"], address=r["address"],
+               created_at=p.at)
     return row, report_answer(row)
 
 

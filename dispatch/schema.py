@@ -214,6 +214,7 @@ reports = Table(
     Column("user_id", Integer),  # the reporter's account, when they have one
     Column("attributes", JSON),  # answers to the category's extra questions
     Column("media_url", Text),  # a photo the reporter's app hosts elsewhere
+    Column("address", Text),  # where the reporter says it is, in their words
     utc("created_at", nullable=False),
     UniqueConstraint("idempotency_key", name="uq_reports_idempotency_key"),
     Index("ix_reports_order", "work_order_id"),

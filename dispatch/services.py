@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from dispatch import schema as t
 from dispatch.batching import GroupCommit
 from dispatch.catalogue import Catalogue
-from dispatch.checks import MAX_NAME
+from dispatch.checks import MAX_ADDRESS, MAX_NAME
 from dispatch.checks import check_phone as _phone
 from dispatch.checks import check_text as _text
 from dispatch.errors import Conflict, InputError, NotFound
@@ -155,7 +155,8 @@ class Service(BoundaryVersions, People):
 
         ``data``: category, description, lon, lat, crs (default wgs84), reporter_name,
         reporter_phone, reporter_role (resident, rider, courier, gridworker, volunteer),
-        idempotency_key, attributes (answers to the category's questions), media_url;
+        idempotency_key, attributes (answers to the category's questions), media_url,
+        address (where the reporter says it is, kept as told: the location is lon/lat);
         ``user_id`` is the reporter's account, if any (a category that is not ``anonymous``
         needs it or a reporter_phone). The answer says the outcome (``created``, ``attached`` —
         a "me too" joining an open order — or ``outside``, a report kept but rejected) and the
@@ -453,7 +454,7 @@ class Service(BoundaryVersions, People):
                          "reporter_phone": r.reporter_phone if _private(r)
                          else mask_phone(r.reporter_phone),
                          "reporter_role": r.reporter_role, "photo": r.photo,
-                         "created_at": r.created_at.isoformat(),
+                         "address": r.address, "created_at": r.created_at.isoformat(),
                          "created_at_local": local(r.created_at)} for r in reports],
             "whistles": [{"number": w.number, "blown_by": w.blown_by, "reason": w.reason,
                           "blown_at": w.blown_at.isoformat(), "blown_at_local": local(w.blown_at),
@@ -647,4 +648,5 @@ def _validate_report(data, catalogue: Catalogue, user_id: int | None = None) -> 
                                required=False) or None,
         "reporter_phone": phone, "reporter_role": role, "idempotency_key": key,
         "attributes": attributes or None, "media_url": media_url,
+        "address": _text(data.get("address"), "address", MAX_ADDRESS, required=False) or None,
     }

@@ -24,7 +24,8 @@ from web.auth import current_user, require_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 REPORT_FIELDS = {"category", "description", "lon", "lat", "crs", "reporter_name",
-                 "reporter_phone", "reporter_role", "idempotency_key", "attributes", "media_url"}
+                 "reporter_phone", "reporter_role", "idempotency_key", "attributes", "media_url",
+                 "address"}
 ACTION_FIELDS = {
     "accept": {"note"}, "start": {"note"}, "verify": {"note"}, "close": {"note"},
     "resolve": {"feedback"}, "reopen": {"reason"}, "reject": {"reason"},

@@ -1,9 +1,11 @@
 """Open311 GeoReport v2 at ``/open311/v2/``, in JSON and in the spec's XML.
 
 Service codes are the catalogue's category codes. A service request is one report; its status
-is its work order's Open311 status. ``POST requests`` needs an ``api_key`` (an API token) and
-takes, besides the spec's fields, ``crs`` (wgs84, gcj02 or bd09) for phone apps that send offset
-coordinates, and an uploaded photo as the multipart file ``media``.
+is its work order's Open311 status, and its status notes say why the order was rejected or
+which request a duplicate is followed in. ``POST requests`` needs an ``api_key`` (an API token),
+keeps ``address_string`` as the request's ``address`` (the location itself is lat/long: no
+address is looked up) and takes, besides the spec's fields, ``crs`` (wgs84, gcj02 or bd09) for
+phone apps that send offset coordinates, and an uploaded photo as the multipart file ``media``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from dispatch import schema as t
-from dispatch.checks import check_datetime
+from dispatch.checks import MAX_ADDRESS, check_datetime, check_text
 from dispatch.errors import Forbidden, InputError, NotFound
 from dispatch.model import FINAL, open311_status
 from dispatch.storage import MAX_ID
@@ -97,13 +99,16 @@ def create_request(fmt):
     if not form.get("lat") or not form.get("long"):
         raise InputError("lat and long are required (address_string alone cannot be located)",
                          field="lat")
+    address = check_text(form.get("address_string"), "address_string", MAX_ADDRESS,
+                         required=False) or None  # checked here to be named as sent
     name = " ".join(p for p in (form.get("first_name"), form.get("last_name")) if p) or None
     data = {"category": form["service_code"], "description": form.get("description") or
             form["service_code"], "lon": form["long"], "lat": form["lat"],
             "crs": form.get("crs") or "wgs84", "reporter_name": name,
             "reporter_phone": form.get("phone") or None, "reporter_role": "resident",
             "idempotency_key": form.get("token") or None, "attributes": _attributes(form),
-            "media_url": form.get("media_url") or None}
+            "media_url": form.get("media_url") or None,
+            "address": address}
     upload = request.files.get("media")
     # A location outside the district is an error here, so nothing is kept of it (the native
     # API keeps such a report, rejected, and says so).
@@ -143,7 +148,9 @@ def list_requests(fmt):
         MAX_REQUESTS)
     with service().db.read() as uow:
         rows = uow.execute(query).all()
-    return respond(fmt, "service_requests", "request", [_request(row) for row in rows])
+        followed = _followed_by(uow, rows)
+    return respond(fmt, "service_requests", "request",
+                   [_request(row, followed) for row in rows])
 
 
 @bp.get("/requests/<request_id>.<fmt>")
@@ -153,9 +160,10 @@ def get_request(request_id, fmt):
     with service().db.read() as uow:
         row = uow.execute(_requests().where(r.id == number, r.work_order_id.is_not(None))
                           ).first() if 0 < number <= MAX_ID else None
-    if row is None:
-        raise NotFound(f"no service request {request_id}")
-    return respond(fmt, "service_requests", "request", [_request(row)])
+        if row is None:
+            raise NotFound(f"no service request {request_id}")
+        followed = _followed_by(uow, [row])
+    return respond(fmt, "service_requests", "request", [_request(row, followed)])
 
 
 @bp.get("/tokens/<token>.<fmt>")
@@ -174,8 +182,21 @@ def _requests():
     notes, and when the order last changed (its newest audit entry)."""
     o, a = t.work_orders.c, t.audit.c
     updated = select(func.max(a.at)).where(a.work_order_id == t.reports.c.work_order_id)
-    return select(t.reports, o.state, o.department, o.resolve_due, o.feedback,
-                  updated.scalar_subquery().label("updated_at")).outerjoin(t.work_orders)
+    return select(t.reports, o.state, o.department, o.resolve_due, o.feedback, o.reject_reason,
+                  o.duplicate_of, updated.scalar_subquery().label("updated_at")
+                  ).outerjoin(t.work_orders)
+
+
+def _followed_by(uow, rows) -> dict[int, int]:
+    """For the orders of ``rows`` merged into another: order id → the first service request
+    of the order it was merged into, where a client follows the problem from then on."""
+    targets = {row.duplicate_of for row in rows if row.duplicate_of is not None}
+    if not targets:
+        return {}
+    r = t.reports.c
+    first = dict(uow.execute(select(r.work_order_id, func.min(r.id)).where(
+        r.work_order_id.in_(targets)).group_by(r.work_order_id)).all())
+    return {target: first[target] for target in targets if target in first}
 
 
 def _attributes(form) -> dict:
@@ -198,20 +219,34 @@ def _xml(text: str, status: int = 200):
     return current_app.response_class(text, status=status, mimetype="text/xml")
 
 
-def _request(row) -> dict:
+def _status_notes(row, followed: dict[int, int]) -> str | None:
+    """What the district last said of the request: why it was rejected, where a duplicate is
+    followed, or the repair feedback."""
+    if row.duplicate_of is not None:
+        where = (f"; follow service request {followed[row.duplicate_of]}"
+                 if row.duplicate_of in followed else "")
+        return f"closed as a duplicate of work order {row.duplicate_of}{where}"
+    if row.reject_reason:
+        return f"rejected: {row.reject_reason}"
+    return row.feedback
+
+
+def _request(row, followed: dict[int, int]) -> dict:
     svc = service()
     category = svc.catalogue.categories.get(row.category)
     local = svc.local_time
     return {
         "service_request_id": str(row.id), "status": open311_status(row.state),
-        "status_notes": row.feedback, "service_name": category.name_en if category else None,
+        "status_notes": _status_notes(row, followed),
+        "service_name": category.name_en if category else None,
         "service_code": row.category, "description": row.description,
         "agency_responsible": svc.catalogue.departments[row.department].name_en
         if row.department in svc.catalogue.departments else None,
         "service_notice": None, "requested_datetime": local(row.created_at).isoformat(),
         "updated_datetime": local(row.updated_at or row.created_at).isoformat(),
         "expected_datetime": local(row.resolve_due).isoformat() if row.resolve_due else None,
-        "address": None, "address_id": None, "zipcode": None, "lat": row.lat, "long": row.lon,
+        "address": row.address, "address_id": None, "zipcode": None, "lat": row.lat,
+        "long": row.lon,
         "media_url": row.media_url or (url_for("api.photo", name=row.photo, _external=True)
                                        if row.photo else None),
     }

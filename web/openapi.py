@@ -55,7 +55,7 @@ ORDER_ID = _param("order_id", "path", "integer")
 FMT = _param("fmt", "path", description="json or xml")
 REPORT = _fields("category", "description", "lon", "lat", "crs", "reporter_name",
                  "reporter_phone", "reporter_role", "idempotency_key", "attributes", "media_url",
-                 required=("category", "description", "lon", "lat"))
+                 "address", required=("category", "description", "lon", "lat"))
 ACTION_BODY = {"application/json": {"schema": {"type": "object"}},
                "multipart/form-data": {"schema": {"type": "object", "properties": {
                    "feedback": {"type": "string"}, "photo": {"type": "string",

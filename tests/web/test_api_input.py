@@ -244,3 +244,19 @@ def test_an_idempotency_key_taken_by_another_reporter_is_a_conflict(client, peop
     again = client.post("/api/v1/reports", json=data, headers=people["reporter"]["headers"])
     assert again.status_code == 201 and again.json == first.json
     assert count(service, t.reports) == 1
+
+
+@pytest.mark.parametrize("address", [12, ["北大街"], {"street": "北大街"}, "x" * 501])
+def test_a_report_address_must_be_text_of_limited_length(client, service, demo, address):
+    answer = client.post("/api/v1/reports", json=report(demo, 300, address=address))
+    refused(answer, "address")
+    assert count(service, t.reports) == 0
+
+
+def test_a_report_address_is_kept_and_shown_with_the_order(client, people, service, demo):
+    answer = client.post("/api/v1/reports",
+                         json=report(demo, 300, address="  莲湖区 北大街 12 号 "))
+    assert answer.status_code == 201
+    order = client.get(f"/api/v1/orders/{answer.json['work_order_id']}",
+                       headers=people["admin"]["headers"]).json
+    assert [r["address"] for r in order["reports"]] == ["莲湖区 北大街 12 号"]

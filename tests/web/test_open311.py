@@ -263,3 +263,50 @@ def test_unprintable_text_is_refused_and_the_xml_stays_whole(client, people, dem
     root = xml(client.get(f"{BASE}/requests.xml"))
     assert root.find("request/service_request_id").text == request_id
     assert root.find("request/description").text == "bad\ufffdchar"
+
+
+def test_an_address_string_is_kept_beside_the_location(client, people, demo, service):
+    request_id = post(client, people, demo, address_string="莲湖区 北大街 12 号").json[0][
+        "service_request_id"]
+    [found] = client.get(f"{BASE}/requests/{request_id}.json").json
+    assert found["address"] == "莲湖区 北大街 12 号"
+    root = xml(client.get(f"{BASE}/requests/{request_id}.xml"))
+    assert root.find("request/address").text == "莲湖区 北大街 12 号"
+    without = post(client, people, demo).json[0]["service_request_id"]
+    assert client.get(f"{BASE}/requests/{without}.json").json[0]["address"] is None
+
+
+@pytest.mark.parametrize("address, needle", [("x" * 501, "at most 500"),
+                                             ("北大街\x0012 号", "unprintable")],
+                         ids=["too_long", "unprintable"])
+def test_a_bad_address_string_is_refused_and_nothing_kept(client, people, demo, service,
+                                                          address, needle):
+    answer = post(client, people, demo, address_string=address)
+    assert answer.status_code == 400
+    assert answer.json[0]["description"].startswith("address_string ")
+    assert needle in answer.json[0]["description"]
+    assert _stored(service) == 0
+
+
+def test_status_notes_say_why_a_request_was_closed(client, people, demo, service, clock):
+    kept = post(client, people, demo).json[0]["service_request_id"]
+    clock.advance(days=31)  # past the duplicate window: the next report opens an order of its own
+    duplicate = post(client, people, demo).json[0]["service_request_id"]
+    clock.advance(days=31)
+    refused = post(client, people, demo).json[0]["service_request_id"]
+    survivor = _order_of(service, kept)
+    admin = Actor("admin", "admin")
+    assert len({survivor, _order_of(service, duplicate), _order_of(service, refused)}) == 3
+    service.act(_order_of(service, duplicate), "merge", admin, into=survivor)
+    service.act(_order_of(service, refused), "reject", admin, reason="not public land")
+    notes = {r["service_request_id"]: (r["status"], r["status_notes"])
+             for r in client.get(f"{BASE}/requests.json").json}
+    assert notes == {
+        kept: ("open", None),
+        duplicate: ("closed", f"closed as a duplicate of work order {survivor}; follow "
+                              f"service request {kept}"),
+        refused: ("closed", "rejected: not public land")}
+    root = xml(client.get(f"{BASE}/requests/{duplicate}.xml"))
+    assert root.find("request/status_notes").text == notes[duplicate][1]
+    followed = client.get(f"{BASE}/requests.json?service_request_id={kept}").json[0]
+    assert followed["status"] == "open"

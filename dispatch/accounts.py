@@ -208,6 +208,8 @@ def check_community(db, user: User, community_code: str | None) -> None:
     grids, a dispatcher in its street (codes nest: street, community, grid); an admin anywhere.
     A thing that belongs to no community (``None``: a station's shelf, an order in no
     community) is for an admin only."""
+    if community_code is not None and not isinstance(community_code, str):
+        raise InputError("community_code must be text", field="community_code")
     if user.role == "admin":
         return
     if community_code is None:

@@ -63,6 +63,7 @@ class Pending:
     at: datetime
     user_id: int | None
     actor: tuple[str, str]  # (name, role) recorded in the orders' audit trail
+    may_join: bool = True  # False: it always creates an order of its own, never a "me too"
 
 
 def write_reports(uow, batch: list[Pending]) -> list[dict]:
@@ -86,9 +87,11 @@ def _write_reports(uow, batch: list[Pending]):
     lock_reports(uow, batch)
     report_ids = uow.ids_to_come(t.reports, len(batch))
     people = _grid_people(uow, {p.where.grid_code for p in inside})  # for any new orders
-    stored = uow.orders.open_near([
+    joining = [p for p in inside if p.may_join]
+    stored = dict(zip(joining, uow.orders.open_near([
         (p.category.code, p.where.lon, p.where.lat, p.category.duplicate_radius_m,
-         p.at - timedelta(hours=p.category.duplicate_window_hours)) for p in inside])
+         p.at - timedelta(hours=p.category.duplicate_window_hours)) for p in joining]),
+        strict=True))
     joins, created = _match(inside, stored)
     new_orders = {p: _new_order(p) for p in created}
     _dispatch(uow, new_orders, people())
@@ -137,13 +140,18 @@ def _neighbourhood(p: Pending) -> list[str]:
     return keys
 
 
-def _match(inside: list[Pending], stored: list[list[tuple[OrderHead, float]]]):
+def _match(inside: list[Pending], stored: dict[Pending, list[tuple[OrderHead, float]]]):
     """Which order each joining report joins — a stored order's head, or the earlier report
-    of this batch that creates the order — and the reports that create one. The nearest
-    candidate wins; at equal distance a stored order comes before a new one."""
+    of this batch that creates the order — and the reports that create one (``stored``: the
+    open orders near each report that may join one). The nearest candidate wins; at equal
+    distance a stored order comes before a new one."""
     joins: dict[Pending, OrderHead | Pending] = {}
     created: list[Pending] = []
-    for p, candidates in zip(inside, stored, strict=True):
+    for p in inside:
+        if not p.may_join:
+            created.append(p)
+            continue
+        candidates = stored[p]
         options = [(distance, 0, head) for head, distance in candidates]
         same = [q for q in created if q.category.code == p.category.code]
         if same:

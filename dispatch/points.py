@@ -149,8 +149,10 @@ class Points:
     # --- earning --------------------------------------------------------------------------
 
     def _on_order_action(self, uow, order, action, actor, now) -> None:
-        """On ``verify``: credit every report of the order sent from an account, once (a
-        report already credited, e.g. before a reopen, is not credited again)."""
+        """On ``verify``: credit each account that reported the order, once for the order —
+        for its own report if it sent the one that created the order, else as a "me too" —
+        however many reports it sent (extra "me too"s from one account would otherwise earn
+        points each), and never again after a reopen."""
         if action != "verify" or order.state != State.VERIFIED:
             return
         r = t.reports.c
@@ -160,12 +162,21 @@ class Points:
         keys = [f"report:{row.id}" for row in rows]
         done = set(uow.execute(select(t.points_ledger.c.key).where(
             t.points_ledger.c.key.in_(keys))).scalars()) if keys else set()
+        best: dict[int, object] = {}  # account → the report it is credited for
+        credited = set()
         for row, key in zip(rows, keys, strict=True):
+            if key in done:
+                credited.add(row.user_id)
+            if row.user_id not in best or (row.outcome == "created"
+                                           and best[row.user_id].outcome != "created"):
+                best[row.user_id] = row
+        for user_id, row in best.items():
             me_too = row.outcome == "attached"
             amount = self.rules.for_report(order.category, me_too)
-            if key in done or amount == 0:
+            if user_id in credited or amount == 0:
                 continue
-            post(uow, row.user_id, amount, "me_too" if me_too else "report", actor, now,
+            key = f"report:{row.id}"
+            post(uow, user_id, amount, "me_too" if me_too else "report", actor, now,
                  note=f"work order #{order.id} verified", ref=key, key=key,
                  community_code=row.community_code)
 

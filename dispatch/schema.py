@@ -359,7 +359,9 @@ redemptions = Table(
     utc("reserved_at", nullable=False),
     utc("closed_at"),
     Column("closed_by", String(100)),
+    Column("idempotency_key", String(100)),  # a retry with it is answered by the first
     Index("ix_redemptions_user", "user_id"),
+    Index("uq_redemptions_key", "user_id", "idempotency_key", unique=True),
 )
 
 compounds = Table(

@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from dispatch import schema as t
 from dispatch.compounds import Compounds
 from dispatch.config import read_toml
-from dispatch.errors import Forbidden, IllegalTransition, InputError, NotFound
+from dispatch.errors import Conflict, Forbidden, IllegalTransition, InputError, NotFound
 from dispatch.intake import write_reports
 from dispatch.model import check_meeting
 from dispatch.services import MAX_DESCRIPTION, SYSTEM, _crs, _number, _text
@@ -101,6 +101,14 @@ class ServiceOrders:
                  "complete_within_minutes": s.complete_within}
                 for s in self.menu.values() if s.offered_in(community_code)]
 
+    def _offered(self, code: str) -> MenuService:
+        """The menu's service ``code``; a :class:`Conflict` for a service withdrawn since it
+        was ordered: such an order is neither placed nor met on, only cancelled (one placed
+        before is still taken and done by its provider)."""
+        if code not in self.menu:
+            raise Conflict(f"service {code!r} is no longer on the menu: cancel the order")
+        return self.menu[code]
+
     def order(self, user_id: int, data: dict, actor) -> dict:
         """点单: a resident orders a service at a location (``service``, ``description``,
         ``lon``, ``lat``, ``crs``); the order lands in the community there, in the compound
@@ -137,8 +145,10 @@ class ServiceOrders:
     def place(self, order_id, actor, note: str = "") -> dict:
         """下单: the service desk places the order with its provider — for a property service
         the property company of the order's compound, else the community itself."""
+        note = _text(note, "note", MAX_DESCRIPTION, required=False)
+
         def provider(row, uow):
-            menu = self.menu[row.service]
+            menu = self._offered(row.service)
             if menu.provider == "volunteer":
                 return {"provider_kind": "volunteer", "provider": menu.team}
             if menu.provider == "department":
@@ -154,6 +164,7 @@ class ServiceOrders:
 
     def take(self, order_id, actor, note: str = "") -> dict:
         """接单: the street or community takes the order and answers for it."""
+        note = _text(note, "note", MAX_DESCRIPTION, required=False)
         return self._step(order_id, "take", actor, note,
                           lambda row, uow: {"taken_by": actor.name})
 
@@ -193,16 +204,12 @@ class ServiceOrders:
         which the meeting is recorded with its parties, decisions and tasks. One transaction
         does all of it, with the service order's row locked: two meetings at once are recorded
         one after the other on one work order."""
-        for name, value in (("participants", participants), ("decisions", decisions),
-                            ("tasks", tasks)):
-            if not isinstance(value, list):
-                raise InputError(f"{name} is a list", field=name)
-        check_meeting(participants, tasks)
+        check_meeting(participants, tasks, decisions)
         with self.db.read() as uow:
             row = _row(uow, order_id)
             compound = row.compound_code and uow.execute(select(t.compounds.c.name).where(
                 t.compounds.c.code == row.compound_code)).scalar()
-        if not self.menu[row.service].meeting:
+        if not self._offered(row.service).meeting:
             raise InputError(f"{self.menu[row.service].name} is not settled at a consultation "
                              "meeting", field="service")
         key = f"service-order:{row.id}"
@@ -211,6 +218,7 @@ class ServiceOrders:
             "lat": row.lat, "reporter_role": "resident", "idempotency_key": key,
             "attributes": {"compound": compound or row.community_code or "-"}},
             user_id=row.user_id)
+        pending.may_join = False  # its own work order, never a "me too" of a neighbour's
         now = self.service.clock()
         with self.db.unit_of_work() as uow:  # all of it or nothing, one meeting at a time
             row = _row(uow, row.id, lock=True)

@@ -437,7 +437,8 @@ class Service(BoundaryVersions, People):
     def order(self, order_id: int, staff: bool = False, viewer_id: int | None = None) -> dict:
         """An order with its reports and trail. Reporters' names and phones show in full to
         ``staff`` and to the reporter whose account (``viewer_id``) sent that report; everyone
-        else sees the phone masked and no name."""
+        else sees the phone masked and no name. Consultation meetings (who settled a dispute,
+        and how) show to staff only: their resident sees them with the service order."""
         def _private(r) -> bool:
             return staff or (viewer_id is not None and r.user_id == viewer_id)
 
@@ -469,7 +470,8 @@ class Service(BoundaryVersions, People):
                          for w in order.whistles],
             "meetings": [{"number": m.number, "held_at": m.held_at.isoformat(),
                           "held_at_local": local(m.held_at), "participants": m.participants,
-                          "decisions": m.decisions, "tasks": m.tasks} for m in order.meetings],
+                          "decisions": m.decisions, "tasks": m.tasks}
+                         for m in (order.meetings if staff else ())],
             "audit": [{"at": a.at.isoformat(), "at_local": local(a.at), "actor": a.actor,
                        "role": a.role, "action": a.action, "from": a.from_state,
                        "to": a.to_state, "note": a.note} for a in trail],
@@ -595,8 +597,9 @@ def _number(value, field: str) -> float:
         raise InputError(f"{field} is required and must be a number", field=field)
     try:
         return float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{field} must be a number, not {value!r}", field=field) from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond floats
+        raise InputError(f"{field} must be a number, not {str(value)[:40]!r}",
+                         field=field) from None
 
 
 def _bbox(value) -> tuple[float, float, float, float]:

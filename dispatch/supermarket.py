@@ -76,17 +76,32 @@ class Supermarket:
         with self.db.read() as uow:
             return _item(_item_row(uow, item_id)._mapping)
 
-    def redeem(self, user_id: int, item_id, quantity, actor) -> dict:
+    def redeem(self, user_id: int, item_id, quantity, actor,
+               idempotency_key: str | None = None) -> dict:
         """Reserve ``quantity`` of an item for ``user_id``, paying its price in points.
-        :class:`Conflict` when the stock or the points do not suffice; nothing changes then."""
+        :class:`Conflict` when the stock or the points do not suffice; nothing changes then.
+
+        Sent again with the same ``idempotency_key`` (a phone retrying after a timeout), it
+        is answered with the first redemption and nothing more is paid; the key used by the
+        same person for another item or quantity is a :class:`Conflict`."""
         quantity = whole_points(quantity, "quantity")
         if quantity > MAX_QUANTITY:
             raise InputError(f"quantity may be at most {MAX_QUANTITY}", field="quantity")
+        if idempotency_key is not None:
+            idempotency_key = check_text(idempotency_key, "idempotency_key", 100)
         now = self.service.clock()
-        i = t.supermarket_items.c
+        i, r = t.supermarket_items.c, t.redemptions.c
         with self.db.unit_of_work() as uow:
             check_user(uow, user_id)
             item = _item_row(uow, item_id)
+            if idempotency_key is not None:
+                uow.lock(f"redemption:{user_id}:{idempotency_key}")  # a retry waits for it
+                earlier = uow.execute(select(r.id, r.item_id, r.quantity).where(
+                    r.user_id == user_id, r.idempotency_key == idempotency_key)).first()
+                if earlier is not None:
+                    if (earlier.item_id, earlier.quantity) != (item.id, quantity):
+                        raise Conflict("this idempotency_key was used for another redemption")
+                    return _redemption(uow, earlier.id)
             taken = uow.execute(update(t.supermarket_items).where(
                 i.id == item.id, i.stock >= quantity).values(stock=i.stock - quantity))
             if taken.rowcount != 1:
@@ -94,7 +109,8 @@ class Supermarket:
             points = item.price * quantity
             rid = uow.execute(insert(t.redemptions).returning(t.redemptions.c.id), {
                 "user_id": user_id, "item_id": item.id, "quantity": quantity,
-                "points": points, "state": "reserved", "reserved_at": now}).scalar_one()
+                "points": points, "state": "reserved", "reserved_at": now,
+                "idempotency_key": idempotency_key}).scalar_one()
             post(uow, user_id, -points, "redemption", actor, now, ref=f"redemption:{rid}",
                  key=f"redemption:{rid}", note=f"{quantity} × {item.name}",
                  community_code=item.community_code)

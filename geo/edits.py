@@ -339,7 +339,8 @@ def _geometry(params: dict, name: str, kind: str):
     value = params.get(name)
     try:
         geometry = shape(value)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError,
+            shapely.errors.GEOSException):
         geometry = None
     if geometry is None or geometry.geom_type != kind or geometry.is_empty:
         raise EditError(f"{name} must be a GeoJSON {kind} in lon/lat", field=name)

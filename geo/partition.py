@@ -200,8 +200,8 @@ def _number(value, field_name) -> float:
         raise InputError(f"{field_name} must be a number, not {value!r}", field=field_name)
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{field_name} must be a number, not {value!r}",
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond floats
+        raise InputError(f"{field_name} must be a number, not {str(value)[:40]!r}",
                          field=field_name) from None
     if not math.isfinite(number):
         raise InputError(f"{field_name} must be a finite number, not {value!r}",
@@ -287,7 +287,7 @@ def _lon_lat(points):
 def _floats(values, field_name) -> np.ndarray:
     try:
         return np.asarray(values, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{field_name} must hold numbers only", field=field_name) from None
 
 

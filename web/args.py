@@ -1,6 +1,6 @@
-"""Query-string arguments shared by the endpoints: bounded whole numbers, and periods — runs of
-whole days in the district's time zone given as ``since`` and ``until`` (``YYYY-MM-DD``, both
-included)."""
+"""Query-string arguments shared by the endpoints: codes and names, bounded whole numbers, and
+periods — runs of whole days in the district's time zone given as ``since`` and ``until``
+(``YYYY-MM-DD``, both included)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,18 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask import request
 
+from dispatch.checks import MAX_NAME, check_text
 from dispatch.errors import InputError
 from dispatch.services import MAX_OFFSET
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
+
+
+def text_arg(name: str, required: bool = False) -> str | None:
+    """The code or name ``name`` from the query string (None when absent, unless
+    ``required``): printable text of at most ``MAX_NAME`` characters, as no database takes
+    every character in a comparison (PostgreSQL refuses NUL)."""
+    return check_text(request.args.get(name), name, MAX_NAME, required=required) or None
 
 
 def int_arg(name: str, default: int, low: int, high: int | None, clamp: bool = False) -> int:

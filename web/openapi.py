@@ -256,17 +256,19 @@ PARTICIPATION = {
     "/api/v1/points/leaderboard": {"get": _op(
         "who earned most in a community in a month", [
             _param("community", required=True), _param("month", description="YYYY-MM"),
-            _param("limit", kind="integer")], ok=JSON_ARRAY)},
+            _param("limit", kind="integer")], ok=JSON_ARRAY, errors=(400, 401))},
     "/api/v1/supermarket/items": {
         "get": _op("items of the points supermarket",
-                   [_param("community"), _param("station")], ok=JSON_ARRAY, errors=()),
+                   [_param("community"), _param("station")], ok=JSON_ARRAY),
         "post": _op("put an item on the shelf (community workers)", ok_status="201",
                     body={"application/json": {"schema": _fields(
                         "name", "price", "stock", "community_code", "station_id",
                         required=("name", "price", "stock"))}}, secure=True)},
     "/api/v1/supermarket/redemptions": {"post": _op(
-        "redeem points for an item, for yourself", ok_status="201",
+        "redeem points for an item, for yourself; sent again with the same idempotency_key, "
+        "the first redemption is answered and nothing more is paid", ok_status="201",
         body={"application/json": {"schema": _fields("item_id", "quantity", "user_id",
+                                                     "idempotency_key",
                                                      required=("item_id",))}},
         secure=True, errors=ANY_ERROR)},
     "/api/v1/supermarket/redemptions/{redemption_id}": {"get": _op(
@@ -284,8 +286,8 @@ PARTICIPATION = {
                               required=("service", "description", "lon", "lat"))}},
         secure=True, errors=(400,))},
     "/api/v1/service-orders/{order_id}": {"get": _op(
-        "one service order with its trail (its resident or staff)", [ORDER_ID], secure=True,
-        errors=(404,))},
+        "one service order with its trail (its resident, its community's workers, the "
+        "department it was placed with, an admin)", [ORDER_ID], secure=True, errors=(404,))},
     "/api/v1/service-orders/{order_id}/{step}": {"post": _op(
         "place (下单), take (接单), complete, confirm (rating 1-5, comment) or cancel (reason)",
         [ORDER_ID, _param("step", "path")], body={"application/json": {"schema": _fields(

@@ -102,7 +102,7 @@ def reverse(entry_id: int):
 def leaderboard():
     month = request.args.get("month") or points().service.clock().astimezone(
         points().service.timezone).strftime("%Y-%m")
-    board = points().leaderboard(request.args.get("community", ""), month,
+    board = points().leaderboard(args.text_arg("community", required=True), month,
                                  args.int_arg("limit", 20, 1, 100))
     user = current_user()
     if user is None or not user.is_staff:  # others see a name masked, but their own in full
@@ -121,7 +121,7 @@ def _masked(name: str) -> str:
 
 @bp.get("/api/v1/supermarket/items")
 def items():
-    return jsonify(market().items(request.args.get("community"), request.args.get("station")))
+    return jsonify(market().items(args.text_arg("community"), args.text_arg("station")))
 
 
 @bp.post("/api/v1/supermarket/items")
@@ -136,11 +136,11 @@ def add_item():
 @bp.post("/api/v1/supermarket/redemptions")
 def redeem():
     user = require_user()
-    data = body({"item_id", "quantity", "user_id"})
+    data = body({"item_id", "quantity", "user_id", "idempotency_key"})
     if data.get("user_id", user.id) != user.id:
         raise Forbidden("you may redeem points for yourself only")
     return jsonify(market().redeem(user.id, data.get("item_id"), data.get("quantity", 1),
-                                   user.actor)), 201
+                                   user.actor, data.get("idempotency_key"))), 201
 
 
 @bp.get("/api/v1/supermarket/redemptions/<int:redemption_id>")

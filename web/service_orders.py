@@ -46,8 +46,13 @@ def create():
 def get(order_id: int):
     user = require_user()
     found = orders().get(order_id)
-    if found["user_id"] != user.id and not user.is_staff:
-        raise Forbidden("you can see only your own service orders")
+    if found["user_id"] != user.id and user.role != "admin":
+        if user.role == "department":
+            _provider(user, found)
+        elif user.is_staff:
+            community_staff(user, found["community_code"])
+        else:
+            raise Forbidden("you can see only your own service orders")
     return jsonify(found)
 
 
@@ -78,19 +83,25 @@ def act(order_id: int, step: str):
     if step == "complete":
         if user.role not in FINISHERS:
             raise Forbidden("community workers or the department mark an order done")
-        if user.role == "department":  # a department completes what was placed with it
-            if orders().get(order_id)["provider"] != user.department:
-                raise Forbidden("this order was not placed with your department")
+        if user.role == "department":
+            _provider(user, orders().get(order_id))
         else:
             community_staff(user, _community(order_id))
         return jsonify(orders().complete(order_id, user.actor, data.get("note")))
     if step == "confirm":
         return jsonify(orders().confirm(order_id, user.id, data.get("rating"),
                                         data.get("comment"), user.actor))
-    owner = None if user.role in COMMUNITY_STAFF else user.id
+    found = orders().get(order_id)  # staff may order at home too, and cancel as its owner
+    owner = user.id if found["user_id"] == user.id or user.role not in COMMUNITY_STAFF else None
     if owner is None:
-        community_staff(user, _community(order_id))
+        community_staff(user, found["community_code"])
     return jsonify(orders().cancel(order_id, user.actor, data.get("reason"), user_id=owner))
+
+
+def _provider(user, found: dict) -> None:
+    """A department sees and completes only what was placed with it."""
+    if found["provider_kind"] != "department" or found["provider"] != user.department:
+        raise Forbidden("this order was not placed with your department")
 
 
 def _community(order_id: int) -> str | None:

@@ -2,6 +2,7 @@
 supermarket's reserve → hand over / cancel, the leaderboard — on both databases."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -59,6 +60,26 @@ def test_a_verified_report_earns_and_a_me_too_earns_less(service, points, person
     service.act(first["work_order_id"], "reopen", ADMIN, reason="又塌了")
     verify(service, first["work_order_id"])
     assert points.balance(rider.id) == 20
+    assert ledger_sums(service.db) == balances(service.db)
+
+
+def test_an_account_earns_once_per_order_however_often_it_reports(service, points, person,
+                                                                  demo):
+    rider, neighbour = person("rider"), person("neighbour")
+    first = service.submit_report(report(demo, 100), user_id=rider.id)
+    sent = [service.submit_report(report(demo, 100), user_id=who.id)
+            for who in (rider, neighbour, neighbour, neighbour)]
+    assert {s["outcome"] for s in sent} == {"attached"}
+    verify(service, first["work_order_id"])
+    assert points.balance(rider.id) == 20 and points.balance(neighbour.id) == 5
+    # reopened, another "me too" from the neighbour, verified again: still nothing more
+    service.act(first["work_order_id"], "close", ADMIN)
+    service.act(first["work_order_id"], "reopen", ADMIN, reason="又塌了")
+    assert service.submit_report(report(demo, 100), user_id=neighbour.id)["outcome"] == \
+        "attached"
+    verify(service, first["work_order_id"])
+    assert points.balance(rider.id) == 20 and points.balance(neighbour.id) == 5
+    assert [e["cause"] for e in points.statement(neighbour.id)["entries"]] == ["me_too"]
     assert ledger_sums(service.db) == balances(service.db)
 
 
@@ -201,6 +222,40 @@ def test_redeem_hand_over_and_cancel(points, market, person):
     assert market.item(flour["id"])["stock"] == 1 and points.balance(someone.id) == 70
     causes = [e["cause"] for e in points.statement(someone.id)["entries"]]
     assert causes == ["redemption", "refund", "redemption", "adjustment"]
+
+
+def test_a_redemption_sent_again_with_its_key_is_paid_once(points, market, person):
+    someone, other = person("someone"), person("other")
+    for who in (someone, other):
+        points.adjust(who.id, 100, "奖励", ADMIN)
+    flour = market.add_item("面粉 5kg", 30, 5, community_code=COMMUNITY)
+    first = market.redeem(someone.id, flour["id"], 1, someone.actor, "tap-1")
+    again = market.redeem(someone.id, flour["id"], 1, someone.actor, "tap-1")
+    assert again == first and points.balance(someone.id) == 70
+    theirs = market.redeem(other.id, flour["id"], 1, other.actor, "tap-1")  # keys are per person
+    assert theirs["id"] != first["id"] and points.balance(other.id) == 70
+    oil = market.add_item("食用油", 20, 5, community_code=COMMUNITY)
+    for item_id, quantity in ((flour["id"], 2), (oil["id"], 1)):
+        with pytest.raises(Conflict, match="idempotency_key"):
+            market.redeem(someone.id, item_id, quantity, someone.actor, "tap-1")
+    for bad in ("", 7, "k" * 101):
+        with pytest.raises(InputError) as caught:
+            market.redeem(someone.id, flour["id"], 1, someone.actor, bad)
+        assert caught.value.field == "idempotency_key"
+    assert market.item(flour["id"])["stock"] == 3 and market.item(oil["id"])["stock"] == 5
+    assert points.balance(someone.id) == 70 and len(points.statement(someone.id)[
+        "redemptions"]) == 1
+
+
+def test_a_redemption_retried_at_once_is_paid_once(points, market, person):
+    someone = person("someone")
+    points.adjust(someone.id, 100, "奖励", ADMIN)
+    flour = market.add_item("面粉 5kg", 30, 5, community_code=COMMUNITY)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: market.redeem(
+            someone.id, flour["id"], 1, someone.actor, "tap-2"), range(4)))
+    assert len({a["id"] for a in answers}) == 1
+    assert points.balance(someone.id) == 70 and market.item(flour["id"])["stock"] == 4
 
 
 def test_redemption_refusals_change_nothing(points, market, person):

@@ -206,6 +206,36 @@ def test_a_dispute_goes_to_a_consultation_meeting(orders, person, demo, service)
         orders.hold_meeting(made["id"], "everyone", [], [], ADMIN)
 
 
+def test_neighbours_disputes_get_work_orders_of_their_own(orders, person, demo, service):
+    lon, lat, _ = in_compound(demo, managed=True)
+    mine = order_at(orders, person("resident"), lon, lat, "mediation")
+    theirs = order_at(orders, person("neighbour"), lon + 0.0001, lat, "mediation")  # ~9 m
+    held = [orders.hold_meeting(made["id"], ["居民甲", "物业"], [decision], [], ADMIN)
+            for made, decision in ((mine, "物业维修"), (theirs, "邻居赔偿"))]
+    assert held[0]["work_order_id"] != held[1]["work_order_id"]
+    assert [m["decisions"] for m in orders.get(mine["id"])["meetings"]] == [["物业维修"]]
+    assert [m["decisions"] for m in orders.get(theirs["id"])["meetings"]] == [["邻居赔偿"]]
+    for entry in held:
+        assert service.order(entry["work_order_id"], staff=True)["reports_count"] == 1
+
+
+@pytest.mark.parametrize("decisions", ["物业维修", [5], ["x" * 4001], [{"text": "再议"}]],
+                         ids=["text", "number", "too_long", "object"])
+def test_a_meeting_s_decisions_are_checked_before_anything_is_written(orders, person, demo,
+                                                                      monkeypatch, decisions):
+    lon, lat, _ = in_compound(demo, managed=True)
+    made = order_at(orders, person("resident"), lon, lat, "mediation")
+
+    def written(*_args, **_kwargs):
+        raise AssertionError("a meeting with bad decisions reached its report")
+
+    monkeypatch.setattr(orders.service, "prepare_report", written)
+    with pytest.raises(InputError) as refused:
+        orders.hold_meeting(made["id"], ["居民甲", "居民乙"], decisions, [], ADMIN)
+    assert refused.value.field == "decisions"
+    assert orders.get(made["id"])["work_order_id"] is None
+
+
 def test_a_meeting_that_fails_half_way_leaves_nothing_behind(orders, person, demo, service,
                                                              monkeypatch):
     lon, lat, _ = in_compound(demo, managed=True)

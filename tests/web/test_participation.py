@@ -96,6 +96,20 @@ def test_redeem_and_hand_over(client, people, shelf):
     assert mine(client, people, "reporter")["balance"] == 70
 
 
+def test_a_redemption_retried_with_its_key_is_answered_as_the_first(client, people, shelf):
+    grant(client, people, "reporter")
+    sent = {"item_id": shelf["id"], "idempotency_key": "tap-9"}
+    headers = people["reporter"]["headers"]
+    first = client.post("/api/v1/supermarket/redemptions", headers=headers, json=sent)
+    again = client.post("/api/v1/supermarket/redemptions", headers=headers, json=sent)
+    assert first.status_code == again.status_code == 201 and again.json == first.json
+    other = client.post("/api/v1/supermarket/redemptions", headers=headers,
+                        json={**sent, "quantity": 2})
+    assert other.status_code == 409
+    assert mine(client, people, "reporter")["balance"] == 70
+    assert client.get(f"/api/v1/supermarket/items?community={HOME}").json[0]["stock"] == 1
+
+
 def test_bad_redemptions_are_refused_and_change_nothing(client, people, shelf):
     grant(client, people, "reporter", 40)
     headers = people["reporter"]["headers"]

@@ -120,6 +120,13 @@ def test_a_draft_is_edited_previewed_and_activated_over_http(client, people, ser
     ({"operation": "station", "station": "ST001", "services": "rest"}, 400, "services"),
     ({"operation": "station", "station": "ST001", "point": {
         "type": "Point", "coordinates": [109.5, 35.0]}}, 400, "point"),
+    # integers too large for a float
+    ({"operation": "partition", "communities": ["610104003005"], "target": 10**400}, 400,
+     "target"),
+    ({"operation": "station", "station": "ST001", "name": "x", "point": {
+        "type": "Point", "coordinates": [10**400, 34.2]}}, 400, "point"),
+    ({"operation": "split", "grid": "610104003005001", "line": {
+        "type": "LineString", "coordinates": [[10**400, 34.2], [108.9, 34.3]]}}, 400, "line"),
 ])
 def test_bad_edits_are_refused_and_change_nothing(client, people, service, payload, status,
                                                   field):

@@ -8,6 +8,7 @@ from ``/map/live/orders.geojson``, which the page polls to stay current without 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import timedelta
 from weakref import WeakKeyDictionary
 
@@ -221,13 +222,19 @@ def _legend(classes) -> list[tuple[str, str]]:
 
 
 _COVERAGE: WeakKeyDictionary = WeakKeyDictionary()
+KEPT_COVERAGES = 8  # per boundary set: anyone may ask for radii, so only the latest are kept
 
 
-def _coverage(bset, radii: tuple[float, ...]):
-    """Coverage depends only on the boundary set and the radii, so it is computed once each."""
-    known = _COVERAGE.setdefault(bset, {})
-    if radii not in known:
+def _coverage(bset, radii: tuple[int, ...]):
+    """Coverage depends only on the boundary set and the radii, so it is computed once for
+    each of the last few radii asked for."""
+    known = _COVERAGE.setdefault(bset, OrderedDict())
+    if radii in known:
+        known.move_to_end(radii)
+    else:
         known[radii] = station_coverage(bset, radii)
+        while len(known) > KEPT_COVERAGES:
+            known.popitem(last=False)
     return known[radii]
 
 
@@ -257,15 +264,16 @@ def coverage():
                  stations=len(bset.stations))
 
 
-def _radii(raw) -> tuple[float, ...]:
+def _radii(raw) -> tuple[int, ...]:
+    """One to four radii in whole metres (a fraction of a metre changes nothing on a map)."""
     if not raw:
-        return (500.0, 1000.0)
+        return (500, 1000)
     try:
-        radii = tuple(sorted({float(part) for part in raw.split(",") if part.strip()}))
-    except ValueError:
+        radii = tuple(sorted({round(float(part)) for part in raw.split(",") if part.strip()}))
+    except (ValueError, OverflowError):  # OverflowError: round() of an infinity
         raise InputError("radius is a comma-separated list of metres, e.g. 500,1000",
                          field="radius") from None
-    if not radii or len(radii) > 4 or any(not 0 < r <= 10_000 for r in radii):
+    if not radii or len(radii) > 4 or any(not 1 <= r <= 10_000 for r in radii):
         raise InputError("give one to four radii, each from 1 to 10000 metres", field="radius")
     return radii
 

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from datetime import timedelta
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import pytest
@@ -191,10 +192,24 @@ def test_coverage_page_shows_the_covered_share(service, live, page):
     assert _count_layers(page, "grid") == len(service.resolver(1).boundaries.grids)
 
 
-@pytest.mark.parametrize("radius", ["abc", "0", "500,20000", "1,2,3,4,5"])
+@pytest.mark.parametrize("radius", ["abc", "0", "0.4", "500,20000", "1,2,3,4,5", "nan",
+                                    "inf", "1e400"])
 def test_coverage_refuses_bad_radii(client, radius):
     answer = client.get("/map/coverage", query_string={"radius": radius})
     assert answer.status_code == 400 and answer.json["error"]["field"] == "radius"
+
+
+def test_coverage_keeps_only_the_last_few_radii_asked_for(service, client, monkeypatch):
+    monkeypatch.setattr(mappages, "_COVERAGE", WeakKeyDictionary())  # other tests' radii
+    bset = service.active_resolver()[1].boundaries
+    for radius in ("400.2", "399.6", "400"):  # all 400 m
+        assert client.get(f"/map/coverage?radius={radius}").status_code == 200
+    assert list(mappages._COVERAGE[bset]) == [(400,)]
+    for metres in range(401, 401 + mappages.KEPT_COVERAGES + 3):
+        assert client.get(f"/map/coverage?radius={metres}").status_code == 200
+    kept = list(mappages._COVERAGE[bset])
+    assert len(kept) == mappages.KEPT_COVERAGES
+    assert kept[-1] == (400 + mappages.KEPT_COVERAGES + 3,)
 
 
 def test_workload_by_reports_per_month_and_by_households(service, demo, client):

@@ -44,18 +44,29 @@ class LogNotifier(Notifier):
             log.info(json.dumps(payload, ensure_ascii=False, sort_keys=True))
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failure: followed, it would turn the POST into a GET without the event,
+    and the event would count as delivered."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"webhook redirects to {newurl}: "
+                                     "configure that address instead", headers, fp)
+
+
 class WebhookNotifier(Notifier):
-    """POSTs each event as JSON to ``url``; any non-2xx answer or network error is a failure."""
+    """POSTs each event as JSON to ``url``; any answer but a 2xx (a redirect too) or a network
+    error is a failure."""
 
     def __init__(self, url: str, timeout: float = 5.0):
         self.url = url
         self.timeout = timeout
+        self._opener = urllib.request.build_opener(_NoRedirect)
 
     def send(self, payload: dict) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(self.url, data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+        with self._opener.open(request, timeout=self.timeout) as response:
             if not 200 <= response.status < 300:
                 raise OSError(f"webhook answered {response.status}")
 
@@ -86,7 +97,8 @@ def deliver_outbox(db, notifier: Notifier, now: datetime, limit: int = 500,
             break
         try:
             notifier.send({"event_id": row.id, **row.payload})
-        except (OSError, urllib.error.URLError, ValueError) as exc:
+        except Exception as exc:  # whatever a receiver does wrong fails this event alone
+            log.warning("event %s not delivered: %s", row.id, exc)
             delay = min(BACKOFF_SECONDS * 2 ** row.attempts, MAX_BACKOFF_SECONDS)
             failures.append((row.id, {"attempts": row.attempts + 1,
                                       "last_error": str(exc)[:500],

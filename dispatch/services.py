@@ -393,9 +393,13 @@ class Service(BoundaryVersions, People):
             return deliver_outbox(self.db, self.notifier, self.clock())
 
     def changed(self) -> None:
-        """After a commit: deliver now, or wake the background worker."""
+        """After a commit: deliver now, or wake the background worker. Delivery failing here
+        must not fail the request that committed (its events stay due and are sent later)."""
         if self.deliver_inline:
-            self.deliver()
+            try:
+                self.deliver()
+            except Exception:
+                log.exception("delivering events after a commit failed")
         else:
             self._wake.set()
 

@@ -70,6 +70,54 @@ def test_failed_deliveries_are_retried_with_back_off_until_they_arrive(service, 
     assert all(e["work_order_id"] == order_id for e in Hook.received)
 
 
+class Odd(BaseHTTPRequestHandler):
+    """A receiver that answers a POST with a broken status line or a redirect."""
+
+    mode = "garbage"
+    fetched: list = []  # paths asked for with GET (where a followed redirect would go)
+
+    def do_POST(self):  # noqa: N802 - the http.server API
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if Odd.mode == "garbage":
+            self.wfile.write(b"NONSENSE\r\n\r\n")
+            return
+        self.send_response(301)
+        self.send_header("Location", "/moved")
+        self.end_headers()
+
+    def do_GET(self):  # noqa: N802
+        Odd.fetched.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def odd():
+    Odd.fetched = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/events"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("mode, error", [("garbage", "NONSENSE"), ("redirect", "redirects to")])
+def test_a_receiver_that_misbehaves_fails_its_events_and_the_report_stands(service, demo, clock,
+                                                                           odd, mode, error):
+    Odd.mode = mode
+    service.notifier = WebhookNotifier(odd, timeout=2)
+    answer = service.submit_report(report(demo))  # delivered at once, inline
+    assert answer["outcome"] == "created"
+    waiting = pending(service)
+    assert len(waiting) == 2 and all(r.attempts == 1 and error in r.last_error for r in waiting)
+    assert Odd.fetched == []  # a redirect is not followed: the event would be lost in a GET
+    clock.advance(seconds=BACKOFF_SECONDS + 1)
+    assert service.deliver() == {"delivered": 0, "failed": 2}
+
+
 def test_an_unreachable_webhook_loses_nothing(service, demo, clock):
     service.notifier = WebhookNotifier("http://127.0.0.1:9/nowhere", timeout=1)
     service.submit_report(report(demo))

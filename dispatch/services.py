@@ -39,7 +39,7 @@ from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.people import People
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo, thumbnail_name
 from dispatch.planning import Planning
-from dispatch.stats import statistics
+from dispatch.stats import statistics, statistics_by
 from dispatch.storage import Database, known_id
 from dispatch.versions import BoundaryVersions
 from geo.crs import parse_crs
@@ -547,6 +547,11 @@ class Service(BoundaryVersions, People):
     def stats(self, by=None, since=None, until=None) -> list[dict]:
         """The district's figures (see :func:`dispatch.stats.statistics`)."""
         return statistics(self.db, self.timezone, by=by, since=since, until=until)
+
+    def stats_by(self, groupings, since=None, until=None) -> dict:
+        """The district's figures in several groupings at once (see
+        :func:`dispatch.stats.statistics_by`)."""
+        return statistics_by(self.db, self.timezone, groupings, since=since, until=until)
 
     def local_time(self, moment: datetime) -> datetime:
         """A UTC time shown in the district's time zone."""

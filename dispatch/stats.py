@@ -28,12 +28,28 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
                until: datetime | None = None) -> list[dict]:
     """One row of figures per group (or one overall row) for orders created in
     [``since``, ``until``)."""
-    if by is not None and by not in GROUPS:
-        raise InputError(f"--by must be one of {', '.join(GROUPS)}", field="by")
+    return statistics_by(db, timezone, (by,), since, until)[by]
+
+
+def statistics_by(db, timezone, groupings, since: datetime | None = None,
+                  until: datetime | None = None) -> dict:
+    """:func:`statistics` for each of ``groupings`` (None: overall), from one reading of the
+    period's orders, reopenings and summons."""
+    for by in groupings:
+        if by is not None and by not in GROUPS:
+            raise InputError(f"by must be one of {', '.join(GROUPS)}", field="by")
     if since is not None and until is not None and since >= until:
         raise InputError(f"since ({since:%Y-%m-%d %H:%M %Z}) must be before until "
                          f"({until:%Y-%m-%d %H:%M %Z}); the period would be empty",
                          field="since")
+    orders, summons = _period(db, timezone, since, until)
+    return {by: [] if orders.empty else _by_department(orders, summons)
+            if by == "department" else _grouped(orders, by) for by in groupings}
+
+
+def _period(db, timezone, since, until) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The orders created in the period, each with what the figures count, and the summons
+    of their whistles."""
     o = t.work_orders.c
     query = select(o.id, o.street_code, o.community_code, o.grid_code, o.department, o.category,
                    o.state, o.created_at, o.resolved_at, o.closed_at, o.resolve_due,
@@ -42,15 +58,18 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
         query = query.where(o.created_at >= since)
     if until is not None:
         query = query.where(o.created_at < until)
+    ids = query.with_only_columns(o.id)
     with db.read() as uow:
         orders = pd.DataFrame(uow.execute(query).mappings().all())
         reopened = set(uow.execute(select(t.audit.c.work_order_id).where(
-            t.audit.c.action == "reopen").distinct()).scalars())
+            t.audit.c.action == "reopen", t.audit.c.work_order_id.in_(ids)).distinct())
+            .scalars())
         summons = pd.DataFrame(uow.execute(select(
             t.summons.c.work_order_id, t.summons.c.whistle, t.summons.c.department,
-            t.summons.c.reported_at, t.summons.c.due_at)).mappings().all())
+            t.summons.c.reported_at, t.summons.c.due_at).where(
+            t.summons.c.work_order_id.in_(ids))).mappings().all())
     if orders.empty:
-        return []
+        return orders, summons
     for column in ("created_at", "resolved_at", "closed_at", "resolve_due"):
         orders[column] = pd.to_datetime(orders[column], utc=True)
     orders["day"] = orders["created_at"].dt.tz_convert(timezone).dt.strftime("%Y-%m-%d")
@@ -62,7 +81,6 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
     orders["reopened"] = orders["id"].isin(reopened)
     counts = pd.DataFrame(columns=["blown", "on_time"])
     if not summons.empty:
-        summons = summons[summons["work_order_id"].isin(orders["id"])].copy()
         summons["on_time"] = summons["reported_at"].notna() & (
             summons["reported_at"] <= summons["due_at"])
         whistles = summons.groupby(["work_order_id", "whistle"])["on_time"].all().reset_index()
@@ -70,8 +88,10 @@ def statistics(db, timezone, by: str | None = None, since: datetime | None = Non
                                                        on_time=("on_time", "sum"))
     orders["whistles"] = orders["id"].map(counts["blown"]).fillna(0).astype(int)
     orders["whistles_on_time"] = orders["id"].map(counts["on_time"]).fillna(0).astype(int)
-    if by == "department":
-        return _by_department(orders, summons)
+    return orders, summons
+
+
+def _grouped(orders: pd.DataFrame, by: str | None) -> list[dict]:
     groups = orders.groupby(GROUPS[by], dropna=False) if by else [(None, orders)]
     return [_figures(key, part, by) for key, part in groups]
 

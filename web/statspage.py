@@ -51,12 +51,14 @@ def period_from(query) -> Period:
     return Period(*astuple(args.period_from(query, today, DEFAULT_DAYS, MAX_DAYS)), by=by)
 
 
-def group_rows(period: Period) -> list[dict]:
-    """The service's figures per street or department, each with its ``code`` and ``name``."""
-    since, until = period.bounds(service().timezone)
+def group_rows(period: Period, found: list[dict] | None = None) -> list[dict]:
+    """The service's figures per street or department (``found``, if already worked out),
+    each with its ``code`` and ``name``."""
+    if found is None:
+        found = service().stats(period.by, *period.bounds(service().timezone))
     names = _names(period.by)
     rows = []
-    for figures in service().stats(by=period.by, since=since, until=until):
+    for figures in found:
         code = figures.pop(period.by)
         code = code if isinstance(code, str) else None  # orders outside every street
         rows.append({"code": code,
@@ -82,10 +84,10 @@ def _names(by: str) -> dict[str, str]:
 def page():
     """Overall figures, a chart of volume per day, rate charts per group and the table."""
     period = period_from(request.args)
-    since, until = period.bounds(service().timezone)
-    rows = group_rows(period)
-    [overall] = service().stats(since=since, until=until) or [None]
-    per_day = {r["day"]: r for r in service().stats(by="day", since=since, until=until)}
+    found = service().stats_by((period.by, None, "day"), *period.bounds(service().timezone))
+    rows = group_rows(period, found[period.by])
+    [overall] = found[None] or [None]
+    per_day = {r["day"]: r for r in found["day"]}
     days = period.days()
     volume = charts.columns(
         "volume-chart", days,

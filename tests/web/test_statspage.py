@@ -240,3 +240,13 @@ def test_rate_bars_scale_to_the_rate_and_mark_missing_ones():
 def test_csv_cells_never_start_a_formula():
     assert formats._cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert formats._cell("枣园街道") == "枣园街道"
+
+
+def test_the_page_reads_its_period_once(client, monkeypatch, orders):
+    from dispatch import stats
+
+    reads = []
+    period = stats._period
+    monkeypatch.setattr(stats, "_period", lambda *a: reads.append(a) or period(*a))
+    assert client.get("/stats?by=department").status_code == 200
+    assert len(reads) == 1

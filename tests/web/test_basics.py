@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from openapi_spec_validator import validate
+from sqlalchemy import create_engine
 
 from tests.dispatch.helpers import inside
 
@@ -128,3 +129,18 @@ def test_the_openapi_document_is_valid_and_describes_every_route(app, client):
             path = path.replace(f"<{converter}", "<")
         served.add(path.replace("<", "{").replace(">", "}"))
     assert served == set(spec["paths"])
+
+
+def test_not_ready_when_the_database_is_gone_says_so_without_its_details(app, caplog):
+    service = app.extensions["gridline"]
+    engine = service.db.engine
+    broken = create_engine("postgresql+psycopg://someone@127.0.0.1:9/nowhere")
+    try:
+        service.db.engine = broken
+        answer = app.test_client().get("/readyz")
+    finally:
+        service.db.engine = engine
+        broken.dispose()
+    assert answer.status_code == 503 and answer.json["database"] is False
+    assert "127.0.0.1" not in answer.get_data(as_text=True)
+    assert '"127.0.0.1", port 9 failed' in caplog.text  # the operator finds why in the log

@@ -73,6 +73,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     _request_logging(app)
     app.after_request(_security_headers)
     app.add_template_global(csp_nonce)
+    app.add_template_filter(with_nonce)
 
     from web import (
         api,
@@ -126,6 +127,11 @@ def csp_nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(18)
     return g.csp_nonce
+
+
+def with_nonce(html: str) -> str:
+    """``html`` (folium's page header) with the answer's nonce on each of its scripts."""
+    return html.replace("<script", f'<script nonce="{csp_nonce()}"')
 
 
 @functools.cache

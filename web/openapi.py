@@ -132,7 +132,7 @@ PATHS = {
     "/map/live/orders.geojson": {"get": _op(
         "open work orders for the live map (display coordinates, no personal data)",
         [_param("category"), _param("state"), _param("hours", kind="integer"), _param("lang")],
-        GEOJSON)},
+        {"application/geo+json": GEOJSON["application/geo+json"]})},
     "/stats.csv": {"get": _op(
         "the statistics table as CSV", [_param("by"), _param("since"), _param("until")],
         {"text/csv": {"schema": {"type": "string"}}})},
@@ -306,8 +306,8 @@ PARTICIPATION = {
          _param("all", description="1: closed stations too")], ok=JSON_ARRAY)},
     "/api/v1/stations/{station_id}/checkins": {"post": _also(_op(
         "check in at a station (201; 200 with the earlier check-in when repeated within 30 "
-        "minutes)", [_param("station_id", "path")], ok_status="201",
-        body={"application/json": {"schema": _fields()}}, secure=True), "200")},
+        "minutes); it takes no fields", [_param("station_id", "path")], ok_status="201",
+        secure=True), "200")},
     "/api/v1/stations/counts": {"get": _op(
         "check-ins and riders' reports per station (staff)", ok=JSON_ARRAY, secure=True)},
 }

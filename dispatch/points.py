@@ -162,20 +162,19 @@ class Points:
         keys = [f"report:{row.id}" for row in rows]
         done = set(uow.execute(select(t.points_ledger.c.key).where(
             t.points_ledger.c.key.in_(keys))).scalars()) if keys else set()
-        best: dict[int, object] = {}  # account → the report it is credited for
+        best: dict[int, tuple] = {}  # account → (the report it is credited for, its key)
         credited = set()
         for row, key in zip(rows, keys, strict=True):
             if key in done:
                 credited.add(row.user_id)
             if row.user_id not in best or (row.outcome == "created"
-                                           and best[row.user_id].outcome != "created"):
-                best[row.user_id] = row
-        for user_id, row in best.items():
+                                           and best[row.user_id][0].outcome != "created"):
+                best[row.user_id] = row, key
+        for user_id, (row, key) in best.items():
             me_too = row.outcome == "attached"
             amount = self.rules.for_report(order.category, me_too)
             if user_id in credited or amount == 0:
                 continue
-            key = f"report:{row.id}"
             post(uow, user_id, amount, "me_too" if me_too else "report", actor, now,
                  note=f"work order #{order.id} verified", ref=key, key=key,
                  community_code=row.community_code)

@@ -209,8 +209,9 @@ class ServiceOrders:
             row = _row(uow, order_id)
             compound = row.compound_code and uow.execute(select(t.compounds.c.name).where(
                 t.compounds.c.code == row.compound_code)).scalar()
-        if not self._offered(row.service).meeting:
-            raise InputError(f"{self.menu[row.service].name} is not settled at a consultation "
+        menu = self._offered(row.service)
+        if not menu.meeting:
+            raise InputError(f"{menu.name} is not settled at a consultation "
                              "meeting", field="service")
         key = f"service-order:{row.id}"
         pending = self.service.prepare_report({  # written only by the first meeting
@@ -237,6 +238,11 @@ class ServiceOrders:
                    f"work order #{work_order_id}, {len(participants)} participants")
         self.service.changed()
         return self.get(row.id)
+
+    def brief(self, order_id) -> dict:
+        """An order without its trail and meetings: who may act on it is decided by this."""
+        with self.db.read() as uow:
+            return _order(_row(uow, order_id))
 
     def get(self, order_id) -> dict:
         """An order with its trail."""

@@ -255,8 +255,9 @@ class FarAway:
     EARTH_M = 6_371_008.8  # mean radius, for the "far" test only
 
     def __init__(self, polygons, stations):
-        hull = shapely.segmentize(shapely.convex_hull(shapely.union_all(np.asarray(polygons))),
-                                  self.STEP_DEGREES)
+        # The hull of every vertex is the hull of the grids, without a second union of them.
+        corners = shapely.multipoints(shapely.get_coordinates(np.asarray(polygons)))
+        hull = shapely.segmentize(shapely.convex_hull(corners), self.STEP_DEGREES)
         self._outline = shapely.get_coordinates(hull.boundary if hull.area else hull)
         self._outline_tree = cKDTree(_unit(self._outline[:, 0], self._outline[:, 1]))
         self._stations = np.asarray(stations, dtype=float).reshape(-1, 2)

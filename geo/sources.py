@@ -109,8 +109,6 @@ def read_source(source, *, crs=None, stations=None, stations_crs=None,
         if wanted not in files:
             raise BoundaryError(f"folder {path} has no {wanted} layer ({wanted}.geojson, "
                                 f"{wanted}.gpkg, {wanted}.shp ...)", field="source")
-        if layer is not None:  # a folder's files are named after their layers
-            files = {layer: files[layer]}
         raw = _pick_layers(path, list(files), systems,
                            lambda name, *how: _read_layer(files[name], None, *how), layer)
     else:
@@ -215,7 +213,7 @@ def _read_layer(path: Path, layer, declared: CoordSystem | None, option: str, no
     if suffix == ".zip":
         with tempfile.TemporaryDirectory(prefix="gridline-zip-") as folder:
             shapes = {shp.stem: shp for shp in _unzip_shapefiles(path, Path(folder))}
-            shape = shapes.get(layer) or next(iter(shapes.values()))
+            shape = next(iter(shapes.values()))
             return _read_layer(shape, None, declared, option, notes,
                                label=_zipped(path, shape))
     _check_gdal_file(path)

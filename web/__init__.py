@@ -135,13 +135,15 @@ def with_nonce(html: str) -> str:
 
 
 @functools.cache
-def _policy(tiles) -> dict:
-    """The policy's directives, with the tile server's origin (if any) allowed for images."""
+def _policy(tiles) -> str:
+    """The policy as sent, with the tile server's origin (if any) allowed for images and
+    ``{nonce}`` where an answer's script nonce goes."""
     policy = dict(CONTENT_SECURITY_POLICY)
     origin = _tile_origin(tiles.url) if tiles else None
     if origin:
         policy["img-src"] += " " + origin
-    return policy
+    policy["script-src"] += "{nonce}"
+    return "; ".join(f"{k} {v}" for k, v in policy.items())
 
 
 def _tile_origin(template: str) -> str | None:
@@ -164,11 +166,9 @@ def _tile_origin(template: str) -> str | None:
 def _security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    policy = dict(_policy(current_app.extensions.get("gridline.tiles")))
-    if "csp_nonce" in g:
-        policy["script-src"] += f" 'nonce-{g.csp_nonce}'"
-    response.headers.setdefault("Content-Security-Policy",
-                                "; ".join(f"{k} {v}" for k, v in policy.items()))
+    nonce = f" 'nonce-{g.csp_nonce}'" if "csp_nonce" in g else ""
+    response.headers.setdefault("Content-Security-Policy", _policy(
+        current_app.extensions.get("gridline.tiles")).replace("{nonce}", nonce))
     return response
 
 

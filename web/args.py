@@ -11,7 +11,6 @@ from flask import request
 
 from dispatch.checks import MAX_NAME, check_text
 from dispatch.errors import InputError
-from dispatch.services import MAX_OFFSET
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
 
@@ -23,13 +22,10 @@ def text_arg(name: str, required: bool = False) -> str | None:
     return check_text(request.args.get(name), name, MAX_NAME, required=required) or None
 
 
-def int_arg(name: str, default: int, low: int, high: int | None, clamp: bool = False) -> int:
-    """The whole number ``name`` from the query string, from ``low`` to ``high``; ``default``
-    when it is absent. With no ``high`` (an offset, say) the bound is the service's
-    ``MAX_OFFSET``: far beyond any table's rows, and within every database's integers. With
-    ``clamp`` a number above ``high`` is taken as ``high`` rather than refused (OGC API's
-    limit)."""
-    high = MAX_OFFSET if high is None else high
+def int_arg(name: str, default: int, low: int, high: int, clamp: bool = False) -> int:
+    """The whole number ``name`` from the query string, from ``low`` to ``high`` (for an
+    offset, the service's ``MAX_OFFSET``); ``default`` when it is absent. With ``clamp`` a
+    number above ``high`` is taken as ``high`` rather than refused (OGC API's limit)."""
     raw = request.args.get(name, default)
     try:
         value = int(raw)

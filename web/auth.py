@@ -6,7 +6,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -143,7 +142,7 @@ def local_path(value) -> str:
     read as a browser reads a URL: tabs and line breaks dropped, ``\\`` taken for ``/``."""
     text = re.sub(r"[\t\n\r]", "", str(value or ""))
     local = (text.startswith("/") and not text.startswith("//") and "\\" not in text
-             and not UNPRINTABLE.search(text) and not urlsplit(text).netloc)
+             and not UNPRINTABLE.search(text))
     return text if local else "/map/live"
 
 

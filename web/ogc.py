@@ -20,6 +20,7 @@ from dispatch.checks import check_datetime
 from dispatch.errors import InputError, NotFound
 from dispatch.model import FINAL, State
 from dispatch.overview import gridworker_names
+from dispatch.services import MAX_OFFSET
 from geo.plain import plain
 from web.args import int_arg
 
@@ -154,7 +155,7 @@ def items(cid):
     """A page of features. A limit above MAX_LIMIT is MAX_LIMIT (/req/core/fc-limit-response-1);
     a collection without time checks ``datetime`` and otherwise ignores it."""
     limit = int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT, clamp=True)
-    offset = int_arg("offset", 0, 0, None)
+    offset = int_arg("offset", 0, 0, MAX_OFFSET)
     boxes = _boxes(request.args.get("bbox"))
     since, until = _datetime(request.args.get("datetime"))
     if cid == ORDERS:

@@ -84,14 +84,14 @@ def act(order_id: int, step: str):
         if user.role not in FINISHERS:
             raise Forbidden("community workers or the department mark an order done")
         if user.role == "department":
-            _provider(user, orders().get(order_id))
+            _provider(user, orders().brief(order_id))
         else:
             community_staff(user, _community(order_id))
         return jsonify(orders().complete(order_id, user.actor, data.get("note")))
     if step == "confirm":
         return jsonify(orders().confirm(order_id, user.id, data.get("rating"),
                                         data.get("comment"), user.actor))
-    found = orders().get(order_id)  # staff may order at home too, and cancel as its owner
+    found = orders().brief(order_id)  # staff may order at home too, and cancel as its owner
     owner = user.id if found["user_id"] == user.id or user.role not in COMMUNITY_STAFF else None
     if owner is None:
         community_staff(user, found["community_code"])
@@ -105,7 +105,7 @@ def _provider(user, found: dict) -> None:
 
 
 def _community(order_id: int) -> str | None:
-    return orders().get(order_id)["community_code"]
+    return orders().brief(order_id)["community_code"]
 
 
 def _taker(user, order_id: int) -> None:

@@ -20,6 +20,7 @@ from flask import Flask, current_app, g, request
 
 from dispatch.accounts import Accounts
 from dispatch.settings import Settings, make_service
+from web.args import AsciiIdConverter
 
 DEFAULTS = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
@@ -56,6 +57,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     app.config.from_prefixed_env("GRIDLINE")
     app.config.update(config or {})
     app.json.ensure_ascii = False
+    app.url_map.converters["int"] = AsciiIdConverter
     settings = Settings.from_config({k: v for k, v in app.config.items() if isinstance(k, str)})
     service = service or make_service(settings)
     if app.config.get("AUTO_UPGRADE", True):

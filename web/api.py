@@ -8,7 +8,6 @@ one service handler and returns its answer.
 from __future__ import annotations
 
 import json
-import re
 
 from flask import Blueprint, current_app, jsonify, request, send_from_directory
 from sqlalchemy import select
@@ -19,7 +18,7 @@ from dispatch.errors import Forbidden, InputError, NotFound
 from dispatch.photos import thumbnail_name
 from dispatch.services import MAX_OFFSET, MAX_PAGE
 from dispatch.storage import known_id
-from web.args import int_arg
+from web.args import int_arg, whole_number
 from web.auth import current_user, require_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -64,7 +63,7 @@ def _version(data) -> int | None:
     value = data.get("expected_version", request.headers.get("If-Match"))
     if value in (None, ""):
         return None
-    return _as_int(value.strip('"') if isinstance(value, str) else value, "expected_version")
+    return whole_number(value.strip('"') if isinstance(value, str) else value, "expected_version")
 
 
 @bp.get("/categories")
@@ -143,7 +142,7 @@ def act(order_id: int, action: str):
     if action == "resolve":
         kwargs["photo"] = _photo()
     if action == "merge":  # it changes the order merged into too: the caller must reach both
-        kwargs["into"] = _as_int(kwargs.get("into"), "into")
+        kwargs["into"] = whole_number(kwargs.get("into"), "into")
         check_order_action(service().db, user, service().order_summary(kwargs["into"]), action)
     return jsonify(service().act(order_id, action, user.actor,
                                  expected_version=_version(data), **kwargs))
@@ -156,7 +155,7 @@ def blow_whistle(order_id: int):
     check_order_action(service().db, user, service().order_summary(order_id), "whistle")
     due_minutes = data.get("due_minutes")
     if isinstance(due_minutes, str):  # a form field, or a client that quotes its numbers
-        due_minutes = _as_int(due_minutes, "due_minutes")
+        due_minutes = whole_number(due_minutes, "due_minutes")
     return jsonify(service().blow_whistle(order_id, data.get("departments"), due_minutes,
                                           user.actor, data.get("reason"))), 201
 
@@ -221,16 +220,3 @@ def photo(name: str):
     if request.args.get("thumb"):
         name = thumbnail_name(name)
     return send_from_directory(service().media, name)
-
-
-WHOLE = re.compile(r"[+-]?[0-9]{1,19}")
-
-
-def _as_int(value, field: str) -> int:
-    """A whole number sent as one (JSON) or as its digits (a form field): a fraction is not
-    rounded, nor a bool taken for 0 or 1."""
-    if isinstance(value, str) and WHOLE.fullmatch(value.strip()):
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise InputError(f"{field} must be a whole number", field=field)

@@ -1,18 +1,28 @@
-"""Query-string arguments shared by the endpoints: codes and names, bounded whole numbers, and
-periods — runs of whole days in the district's time zone given as ``since`` and ``until``
-(``YYYY-MM-DD``, both included)."""
+"""Arguments shared by the endpoints: ids in paths; and in query strings codes and names,
+bounded whole numbers, and periods — runs of whole days in the district's time zone given as
+``since`` and ``until`` (``YYYY-MM-DD``, both included)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import request
+from werkzeug.routing import IntegerConverter
 
 from dispatch.checks import MAX_NAME, check_text
 from dispatch.errors import InputError
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
+WHOLE = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+class AsciiIdConverter(IntegerConverter):
+    """``<int:...>`` in a path taking ASCII digits only: werkzeug's own also takes other
+    scripts' digits, which would give one order several addresses."""
+
+    regex = r"[0-9]+"
 
 
 def text_arg(name: str, required: bool = False) -> str | None:
@@ -26,16 +36,23 @@ def int_arg(name: str, default: int, low: int, high: int, clamp: bool = False) -
     """The whole number ``name`` from the query string, from ``low`` to ``high`` (for an
     offset, the service's ``MAX_OFFSET``); ``default`` when it is absent. With ``clamp`` a
     number above ``high`` is taken as ``high`` rather than refused (OGC API's limit)."""
-    raw = request.args.get(name, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a whole number", field=name) from None
+    value = whole_number(request.args.get(name, default), name)
     if clamp:
         value = min(value, high)
     if not low <= value <= high:
         raise InputError(f"{name} must be a whole number from {low} to {high}", field=name)
     return value
+
+
+def whole_number(value, field: str) -> int:
+    """A whole number sent as one (JSON) or as its ASCII digits (a query or form field): a
+    fraction is not rounded, nor a bool taken for 0 or 1, nor ``1_000`` or other scripts'
+    digits read as Python's ``int`` would."""
+    if isinstance(value, str) and WHOLE.fullmatch(value.strip()):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InputError(f"{field} must be a whole number", field=field)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dispatch.model import FINAL, State
 from dispatch.overview import gridworker_names
 from dispatch.services import MAX_OFFSET
 from geo.plain import plain
-from web.args import int_arg
+from web.args import int_arg, whole_number
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 GEOJSON = "application/geo+json"
@@ -183,8 +183,8 @@ def items(cid):
 def item(cid, fid):
     if cid == ORDERS:
         try:
-            order = service().order(int(fid))
-        except ValueError:
+            order = service().order(whole_number(fid, "featureId"))
+        except InputError:
             raise NotFound(f"no work order {fid!r}") from None
         if State(order["state"]) in FINAL:
             raise NotFound(f"work order {fid} is closed")

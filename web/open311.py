@@ -21,6 +21,7 @@ from dispatch.checks import MAX_ADDRESS, check_datetime, check_text
 from dispatch.errors import Forbidden, InputError, NotFound
 from dispatch.model import FINAL, open311_status
 from dispatch.storage import MAX_ID
+from web.args import whole_number
 from web.auth import accounts
 from web.formats import to_xml, to_xml_one
 
@@ -256,11 +257,11 @@ def _int(value, field, missing=InputError) -> int:
     """``value`` as a whole number; else ``missing`` is raised (a 400, or a 404 for an id in
     the path: no request has that id)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return whole_number(value, field)
+    except InputError:
         if missing is NotFound:
             raise NotFound(f"no service request {value}") from None
-        raise InputError(f"{field} must be a whole number", field=field) from None
+        raise
 
 
 def _date(value, field) -> datetime | None:

@@ -203,6 +203,9 @@ def test_the_lifecycle_over_the_api_with_a_stale_version(client, people, service
     stats = client.get("/api/v1/stats?by=street", headers=people["admin"]["headers"])
     assert stats.status_code == 200 and stats.json[0]["reported"] >= 1
     assert client.get("/api/v1/orders/999999").status_code == 404
+    assert client.get(f"/api/v1/orders/{order_id}").status_code == 200
+    arabic = "".join(chr(0x660 + int(d)) for d in str(order_id))  # one order, one address
+    assert client.get(f"/api/v1/orders/{arabic}").status_code == 404
 
 
 def test_revoked_tokens_stop_working(app, client, people):

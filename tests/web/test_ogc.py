@@ -81,6 +81,14 @@ def test_orders_filter_by_datetime(client, orders, clock):
     assert client.get("/ogc/collections/rivers/items").status_code == 404
 
 
+def test_an_order_is_named_by_its_ascii_digits_alone(client, orders):
+    fid = str(client.get("/ogc/collections/orders/items?limit=1").json["features"][0]["id"])
+    assert client.get(f"/ogc/collections/orders/items/{fid}").status_code == 200
+    arabic = "".join(chr(0x660 + int(d)) for d in fid)
+    for other in (f"0_{fid}", arabic, f"{fid}.0", "True"):
+        assert client.get(f"/ogc/collections/orders/items/{other}").status_code == 404, other
+
+
 @pytest.mark.parametrize("window, matched", [
     ("0001-01-01T00:00:00%2B14:00/..", 12), ("../9999-12-31T23:59:59.999999Z", 12),
     ("9999-12-31T23:59:59.999999Z", 0), ("9999-12-31T23:59:59-12:00/..", 0),

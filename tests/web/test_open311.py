@@ -240,6 +240,12 @@ def test_ids_that_cannot_exist_are_not_found(client, people, demo):
     assert [r["service_request_id"] for r in listed.json] == [first]
     wrong = client.get(f"{BASE}/requests.json?service_request_id={first},abc")
     assert wrong.status_code == 400
+    # only ASCII digits name a request, not other scripts' digits nor Python's 1_000
+    arabic = "".join(chr(0x660 + int(d)) for d in first)
+    for other in (arabic, f"0_{first}"):
+        assert client.get(f"{BASE}/requests/{other}.json").status_code == 404, other
+        listed = client.get(f"{BASE}/requests.json?service_request_id={other}")
+        assert listed.status_code == 400, other
 
 
 @pytest.mark.parametrize("query", ["end_date=0001-01-01T00:00:00Z",

@@ -13,6 +13,9 @@ States::
     reopened (from resolved or closed, then dispatched again),
     transferred (to another grid or department, then dispatched again)
 
+A new boundary version moves an open order to the grid it now lies in (``regrid``) without
+changing its state.
+
 Open311 sees ``closed`` for closed, rejected and duplicate orders and ``open`` for the rest.
 """
 
@@ -256,16 +259,30 @@ class WorkOrder:
         self._move("reopen", actor, role, at, reason)
         self.closed_at = self.resolved_at = None
 
-    def transfer(self, actor, role, at, reason: str, grid=None, department=None):
-        """Hand the order to another grid (``grid`` = (grid, community, street) codes) or
-        department; the service dispatches it again afterwards."""
+    def transfer(self, actor, role, at, reason: str, grid=None, department=None,
+                 boundary_version=None):
+        """Hand the order to another grid (``grid`` = (grid, community, street) codes of
+        ``boundary_version``) or department; the service dispatches it again afterwards."""
         if grid is None and department is None:
             raise InputError("a transfer names another grid or department", field="grid_code")
         self._move("transfer", actor, role, at, reason)
         if grid is not None:
             self.grid_code, self.community_code, self.street_code = grid
+            self.boundary_version = boundary_version or self.boundary_version
         if department is not None:
             self.department = department
+
+    def regrid(self, place, boundary_version: int, actor, role, at):
+        """Put the order where it lies under ``boundary_version``, newly active: ``place`` =
+        (grid, community, street) codes there. Its state, people and deadlines stay (the
+        service hands an order nobody took yet to the new grid's people with :meth:`reassign`)."""
+        before = self.grid_code
+        self.grid_code, self.community_code, self.street_code = place
+        self.boundary_version = boundary_version
+        self.new_audit.append(AuditEntry(
+            at, actor, role, "regrid", self.state, self.state,
+            f"boundary version {boundary_version}: grid {before or '-'} → "
+            f"{self.grid_code or '-'}"))
 
     def reject(self, actor, role, at, reason: str):
         if not isinstance(reason, str) or not reason.strip():

@@ -39,6 +39,7 @@ from dispatch.notify import LogNotifier, Notifier, deliver_outbox
 from dispatch.people import People
 from dispatch.photos import MAX_PHOTO_BYTES, check_photo, store_photo, thumbnail_name
 from dispatch.planning import Planning
+from dispatch.regrid import regrid_open_orders
 from dispatch.stats import statistics, statistics_by
 from dispatch.storage import Database, known_id
 from dispatch.versions import BoundaryVersions
@@ -295,14 +296,16 @@ class Service(BoundaryVersions, People):
                 raise InputError("a transfer names a grid_code or a department",
                                  field="grid_code")
             return None
-        grid = None
-        if grid_code is not None:
-            grids = self.resolver(order.boundary_version).boundaries.grids
+        grid = version = None
+        if grid_code is not None:  # a grid of today's boundaries, which may be newer
+            version, resolver = self.active_resolver()
+            grids = resolver.boundaries.grids
             match = grids[grids["code"] == grid_code]
             if match.empty:
                 raise InputError(f"unknown grid {grid_code!r}", field="grid_code")
             grid = (grid_code, match["community_code"].iloc[0], match["street_code"].iloc[0])
-        order.transfer(actor.name, actor.role, now, reason, grid=grid, department=department)
+        order.transfer(actor.name, actor.role, now, reason, grid=grid, department=department,
+                       boundary_version=version)
         self._redispatch(uow, order, actor, now)
 
     def _redispatch(self, uow, order, actor, now):
@@ -369,7 +372,9 @@ class Service(BoundaryVersions, People):
     # --- deadlines and notifications ------------------------------------------------------
 
     def sweep(self) -> dict:
-        """Mark missed deadlines and deliver pending notifications.
+        """Mark missed deadlines, move open orders made against an older boundary version to
+        the active one (:func:`dispatch.regrid.regrid_open_orders`) and deliver pending
+        notifications.
 
         Safe to run every minute, beside people acting on orders and beside another sweep:
         each order is checked with its row locked, so nobody saves it between the check and
@@ -385,7 +390,8 @@ class Service(BoundaryVersions, People):
                 if order.check_deadlines(now):
                     uow.orders.save(order)
                     marked += 1
-        return {"marked": marked, **self.deliver()}
+        regridded = regrid_open_orders(self)["moved"] if self.has_active_version() else 0
+        return {"marked": marked, "regridded": regridded, **self.deliver()}
 
     def deliver(self) -> dict:
         """Send the pending notifications whose time has come."""

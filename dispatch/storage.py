@@ -716,6 +716,24 @@ class OrderRepository:
         rows = self.c.execute(select(c.id).where(late | c.id.in_(summoned)).order_by(c.id))
         return [r.id for r in rows]
 
+    def placed_elsewhere(self, boundary_version: int) -> list:
+        """Open orders placed under another boundary version than ``boundary_version``: id,
+        lon, lat and their grid, community and street codes."""
+        c = t.work_orders.c
+        return self.c.execute(select(
+            c.id, c.lon, c.lat, c.grid_code, c.community_code, c.street_code).where(
+            c.boundary_version != boundary_version, c.state.not_in([str(s) for s in FINAL]))
+            .order_by(c.id)).all()
+
+    def keep_place(self, order_ids, boundary_version: int) -> None:
+        """Open orders ``order_ids`` lie in the same grid under ``boundary_version``: only the
+        version they are placed under changes (neither their trail nor their version)."""
+        c = t.work_orders.c
+        for chunk in range(0, len(order_ids), 10000):
+            self.c.execute(update(t.work_orders).where(
+                c.id.in_(order_ids[chunk:chunk + 10000]), c.state.not_in([str(s) for s in FINAL]))
+                .values(boundary_version=boundary_version))
+
     # --- mapping --------------------------------------------------------------------------
 
     def _order(self, row) -> WorkOrder:

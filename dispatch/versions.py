@@ -3,7 +3,10 @@
 A version is a complete boundary set. An imported version never changes; a **draft** is started
 from a version (a copy of its features), edited one operation at a time — each edit is checked,
 raises the draft's ``revision`` and is logged in ``boundary_edits`` — and frozen for good when it
-is activated. An edit that would add a validation error or a gap is refused and changes nothing.
+is activated. An edit that would add a validation error, a gap, a community or street left with
+nothing under it, a sliver grid or a station off the district is refused and changes nothing. A
+draft is refused activation when another version than its base was activated after it was
+started: it would silently undo that version's changes.
 
 Resolvers are built once per version and kept; which version is active is read from the
 database at most every ``active_ttl`` seconds, so every process of a deployment picks up an
@@ -22,6 +25,7 @@ from sqlalchemy import delete, insert, literal, select, update
 
 from dispatch import schema as t
 from dispatch.errors import Conflict, InputError, NotFound
+from dispatch.regrid import follow_grids, regrid_open_orders
 from dispatch.storage import known_id
 from geo.boundaries import BoundarySet, build_boundaries, load_boundaries
 from geo.crs import WGS84
@@ -33,6 +37,9 @@ from geo.validation import validate
 
 PARENT = {"communities": "street_code", "grids": "community_code"}
 MAX_NAME = 200
+# Warnings an import may carry but an edit may not add: they all leave ground without a grid
+# (or a station off the district).
+REFUSED = frozenset({"gap", "empty_parent", "sliver", "station_outside"})
 REPORT_MONTHS = 12  # reports weigh a partition by their monthly rate over this many months
 
 
@@ -60,18 +67,37 @@ class BoundaryVersions:
                 "warnings": len(report.warnings), "active": activate and report.ok,
                 **bset.summary()}
 
-    def activate_version(self, version: int) -> None:
-        """Make ``version`` the one new reports resolve against (refused if it has errors).
+    def activate_version(self, version: int, expected_revision: int | None = None) -> dict:
+        """Make ``version`` the one new reports resolve against (refused if it has errors);
+        grid assignments and open work orders follow (:mod:`dispatch.regrid`).
 
-        A draft is frozen by its activation. The resolver is built first, so the switch itself
-        is one short transaction."""
+        A draft is frozen by its activation, and refused when a version other than its base was
+        activated after it was started (it would undo that version). With
+        ``expected_revision`` a draft edited since the planner looked at it is refused. The
+        resolvers are built first, so the switch itself is one short transaction. Returns
+        what followed: ``grids_followed`` (old code → new code), ``grids_unplaced`` and
+        ``orders`` (checked, moved, rerouted)."""
         row = self._version_row(version)
+        if expected_revision is not None and expected_revision != row.revision:
+            raise Conflict(f"boundary version {version} is at revision {row.revision}, not "
+                           f"{expected_revision}; preview it again")
         if not row.valid:
             raise InputError(f"boundary version {version} has validation errors and cannot "
                              "be activated", field="version")
         resolver = self.resolver(version) if not row.draft else Resolver(self._set_of(row))
+        previous = self._active_row()
+        old = (self.boundaries(previous.id)
+               if previous is not None and previous.id != version else None)
         with self.db.unit_of_work() as uow:
             uow.lock("boundary_versions")
+            active = self._active_row(uow)
+            if active != previous:
+                raise Conflict("another boundary version was activated meanwhile; try again")
+            if (row.draft and active is not None and active.id != row.base_version
+                    and active.activated_at >= row.created_at):
+                raise Conflict(f"version {active.id} was activated after draft {version} was "
+                               f"started; activating the draft would undo it: start a new "
+                               f"draft from version {active.id}")
             uow.execute(update(t.boundary_versions).where(t.boundary_versions.c.active)
                         .values(active=False))
             done = uow.execute(update(t.boundary_versions).where(
@@ -81,9 +107,23 @@ class BoundaryVersions:
             if done.rowcount != 1:  # an edit slipped in: this resolver is not of it
                 raise Conflict(f"boundary version {version} was edited meanwhile; preview "
                                "it again")
+            roster = (follow_grids(uow, old, resolver.boundaries)
+                      if active is None or active.id != version else
+                      {"followed": {}, "unplaced": []})
         with self._resolver_lock:
             self._resolvers.setdefault(version, resolver)
         self._active = None
+        return {"grids_followed": roster["followed"], "grids_unplaced": roster["unplaced"],
+                "orders": regrid_open_orders(self)}
+
+    def _active_row(self, uow=None):
+        """The active version's id and activation time (None when none is)."""
+        query = select(t.boundary_versions.c.id, t.boundary_versions.c.activated_at).where(
+            t.boundary_versions.c.active)
+        if uow is not None:
+            return uow.execute(query).first()
+        with self.db.read() as reading:
+            return reading.execute(query).first()
 
     def has_active_version(self) -> bool:
         with self.db.read() as uow:
@@ -231,7 +271,11 @@ class BoundaryVersions:
                 raise InputError("weight must be households or reports", field="weight")
             if weight == "reports":
                 points, weights = self.planning.reports_per_month(REPORT_MONTHS)
-        edited = apply_edit(self.boundaries(version), operation, params, points, weights)
+        with self.db.read() as uow:  # a new grid never takes a code an older one had
+            retired = frozenset(uow.execute(select(t.boundary_features.c.code).where(
+                t.boundary_features.c.layer == "grids").distinct()).scalars())
+        edited = apply_edit(self.boundaries(version), operation, params, points, weights,
+                            retired)
         layers = ("stations",) if operation == "station" else POLYGON_LAYERS
         return self._store_edit(row, edited, operation, params, actor, layers)
 
@@ -263,6 +307,12 @@ class BoundaryVersions:
         """Delete a draft and its edits (an activated version can never be deleted)."""
         self._draft_row(version, None)
         with self.db.unit_of_work() as uow:
+            children = uow.execute(select(t.boundary_versions.c.id).where(
+                t.boundary_versions.c.base_version == version).order_by(
+                t.boundary_versions.c.id)).scalars().all()
+            if children:
+                raise Conflict(f"draft {version} cannot be deleted: "
+                               f"{_versions_named(children)} started from it")
             uow.execute(delete(t.boundary_edits).where(t.boundary_edits.c.version_id == version))
             uow.execute(delete(t.boundary_features).where(
                 t.boundary_features.c.version_id == version))
@@ -286,8 +336,8 @@ class BoundaryVersions:
         """Check an edited set against the draft's current report and store it as the next
         revision; an edit adding an error or a gap is refused."""
         report = validate(edited.boundaries)
-        before = {(f.layer, f.feature, f.check) for f in row.report.get("findings", [])}
-        worse = [f for f in report.findings if (f.severity == "error" or f.check == "gap")
+        before = {(f["layer"], f["feature"], f["check"]) for f in row.report.get("findings", [])}
+        worse = [f for f in report.findings if (f.severity == "error" or f.check in REFUSED)
                  and (f.layer, f.feature, f.check) not in before]
         if worse:
             reasons = "; ".join(f"{f.layer} {f.feature}: {f.message}" for f in worse[:5])
@@ -324,6 +374,11 @@ class BoundaryVersions:
             report=report, valid=valid, active=False, draft=draft,
             base_version=base_version, revision=0, created_at=self.clock())
             .returning(t.boundary_versions.c.id)).scalar_one()
+
+
+def _versions_named(ids) -> str:
+    return (f"version {ids[0]} was" if len(ids) == 1
+            else "versions " + ", ".join(map(str, ids)) + " were")
 
 
 def _describe(row) -> dict:

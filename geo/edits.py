@@ -7,7 +7,7 @@ their straight edges are defined (as :mod:`geo.validation` does), and measured i
 The rules keep the grids of a community tiling it:
 
 * ``split``: a line that crosses a grid from edge to edge cuts it in exactly two; the larger part
-  keeps the code and name, the other gets the community's next free code.
+  keeps the code and name, the other gets the community's next code.
 * ``merge``: grids of one community whose union is one polygon (they share an edge, not just a
   corner) become one grid under the smallest code.
 * ``reshape`` (moving shared edges): the grid takes its new outline; the neighbours follow — the
@@ -15,14 +15,16 @@ The rules keep the grids of a community tiling it:
   longest edge with that piece. A piece no neighbour touches would leave a gap and is refused,
   as is an outline that leaves the community or swallows or cuts a neighbour.
 * ``reassign``: a grid moves to an adjacent community (which grows by the grid while the old one
-  shrinks; streets follow the same way) and gets a code under it.
+  shrinks; streets follow the same way) and gets the next code under it.
 * ``partition``: the grids of whole communities redrawn as balanced, compact grids around a
   target of households (see :mod:`geo.partition`), coded in reading order.
 * ``station``: one service station added, changed (name, services, position) or removed; a
   station stands inside the district.
 * ``replace``: a whole layer read from an uploaded file, coded and linked like an import.
 
-A bad edit raises :class:`EditError` saying why.
+A next code is above every code the community's grids have now and every ``retired`` one (the
+codes of earlier versions), so a code never comes back naming another place. A bad edit raises
+:class:`EditError` saying why.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Edited:
 
 
 def apply_edit(bset: BoundarySet, operation: str, params: dict, points=None,
-               weights=None) -> Edited:
+               weights=None, retired=frozenset()) -> Edited:
     """Apply one edit given as plain data (as an API receives it).
 
     ``split``: ``grid``, ``line`` (GeoJSON LineString). ``merge``: ``grids`` (codes).
@@ -72,14 +74,16 @@ def apply_edit(bset: BoundarySet, operation: str, params: dict, points=None,
     ``partition``: ``communities`` (codes), ``target`` and optionally ``min`` and ``max``
     households (or, with ``points`` and ``weights``, that weight instead, e.g. reports).
     ``station``: ``station`` (id) with ``name``, ``services`` (list) and ``point`` (GeoJSON
-    Point) to add or change it, or ``remove`` true. Geometries are WGS84 lon/lat.
+    Point) to add or change it, or ``remove`` true. Geometries are WGS84 lon/lat. ``retired``
+    grid codes are never given to a new grid.
     (``replace`` takes a file and goes through :func:`replace_layer`.)
     """
     if not bset.hierarchical:
         raise EditError("only a set of streets, communities and grids can be edited",
                         field="version")
     if operation == "split":
-        return split_grid(bset, _code(params, "grid"), _geometry(params, "line", "LineString"))
+        return split_grid(bset, _code(params, "grid"), _geometry(params, "line", "LineString"),
+                          retired)
     if operation == "merge":
         codes = params.get("grids")
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
@@ -89,7 +93,7 @@ def apply_edit(bset: BoundarySet, operation: str, params: dict, points=None,
         return reshape_grid(bset, _code(params, "grid"),
                             _geometry(params, "polygon", "Polygon"))
     if operation == "reassign":
-        return reassign_grid(bset, _code(params, "grid"), _code(params, "community"))
+        return reassign_grid(bset, _code(params, "grid"), _code(params, "community"), retired)
     if operation == "partition":
         return partition_communities(bset, params, points, weights)
     if operation == "station":
@@ -98,7 +102,7 @@ def apply_edit(bset: BoundarySet, operation: str, params: dict, points=None,
                     field="operation")
 
 
-def split_grid(bset: BoundarySet, code: str, line) -> Edited:
+def split_grid(bset: BoundarySet, code: str, line, retired=frozenset()) -> Edited:
     """Cut grid ``code`` in two along ``line`` (see the module doc)."""
     grids = bset.grids
     i = _grid_index(bset, code)
@@ -113,7 +117,7 @@ def split_grid(bset: BoundarySet, code: str, line) -> Edited:
     areas = shapely.area(to_metric(parts, bset.metric_crs))
     keep, new = (parts[0], parts[1]) if areas[0] >= areas[1] else (parts[1], parts[0])
     community = grids["community_code"].iloc[i]
-    new_code = _next_code(grids, community)
+    new_code = _next_code(grids, community, retired)
     frame = grids.copy()
     frame.loc[i, "geometry"] = keep
     added = _new_grid(frame, new_code, community, grids["street_code"].iloc[i], new,
@@ -200,7 +204,8 @@ def reshape_grid(bset: BoundarySet, code: str, polygon) -> Edited:
                   tuple(touched))
 
 
-def reassign_grid(bset: BoundarySet, code: str, community_code: str) -> Edited:
+def reassign_grid(bset: BoundarySet, code: str, community_code: str,
+                  retired=frozenset()) -> Edited:
     """Move grid ``code`` to the adjacent community ``community_code`` under a new code."""
     grids, communities = bset.grids, bset.communities
     i = _grid_index(bset, code)
@@ -218,7 +223,7 @@ def reassign_grid(bset: BoundarySet, code: str, community_code: str) -> Edited:
     if len(grids[grids["community_code"] == old_code]) == 1:
         raise EditError(f"grid {code} is the only grid of community {old_code}; the community "
                         "would be left empty", field="grid")
-    new_code = _next_code(grids, community_code)
+    new_code = _next_code(grids, community_code, retired)
     comm = communities.copy()
     _move_area(comm, old_code, community_code, geometry)
     streets = bset.streets.copy()
@@ -363,8 +368,8 @@ def _feature(frame, code, field="community"):
     return hits.iloc[0]
 
 
-def _next_code(grids, community_code: str) -> str:
-    used = [int(c[-LEVEL_DIGITS:]) for c in grids["code"]
+def _next_code(grids, community_code: str, retired=frozenset()) -> str:
+    used = [int(c[-LEVEL_DIGITS:]) for c in {*grids["code"], *retired}
             if isinstance(c, str) and c.startswith(community_code)
             and len(c) == CODE_LENGTH["grid"]]
     number = max(used, default=0) + 1

@@ -21,7 +21,8 @@ errors
 warnings
     ``gap`` (part of a community covered by none of its grids, or of a street by none of its
     communities, above the tolerance), ``missing_name``, ``empty_parent`` (a community without
-    grids, a street without communities)
+    grids, a street without communities), ``sliver`` (a grid under ``MIN_GRID_M2``: too small
+    to hold a block of homes), ``station_outside`` (a service station off the district)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from geo.codes import CODE_LENGTH
 
 ERROR, WARNING = "error", "warning"
 DEFAULT_TOLERANCE_M2 = 1.0
+MIN_GRID_M2 = 1000.0  # about 30 m by 30 m
 LEVEL = {"streets": "street", "communities": "community", "grids": "grid"}
 PARENT = {"communities": ("streets", "street_code"), "grids": ("communities", "community_code")}
 
@@ -107,7 +109,7 @@ def validate(bset: BoundarySet, tolerance_m2: float = DEFAULT_TOLERANCE_M2) -> V
     if bset.hierarchical:
         for child in ("communities", "grids"):
             _check_parents(bset, child, usable, tolerance_m2, add)
-    _check_stations(bset, add)
+    _check_stations(bset, usable, add)
     return report
 
 
@@ -135,6 +137,10 @@ def _check_geometry(bset, layer, tolerance_m2, add) -> np.ndarray:
     for i in np.flatnonzero(zero):
         add(Finding(ERROR, layer, refs[i], "zero_area",
                     f"the polygon has (next to) no area: {area[i]:.3f} m²"))
+    if layer == "grids":
+        for i in np.flatnonzero(~empty & ~invalid & ~zero & (area < MIN_GRID_M2)):
+            add(Finding(WARNING, layer, refs[i], "sliver",
+                        f"the grid has only {area[i]:,.1f} m², under {MIN_GRID_M2:,.0f} m²"))
     for i in np.flatnonzero(frame["name"].isna().to_numpy()):
         add(Finding(WARNING, layer, refs[i], "missing_name", "the feature has no name"))
     return ~(empty | invalid | zero)
@@ -237,7 +243,13 @@ def _area_m2(geoms, bset) -> np.ndarray:
     return shapely.area(to_metric(geoms, bset.metric_crs))
 
 
-def _check_stations(bset, add) -> None:
+def _check_stations(bset, usable, add) -> None:
+    top = "communities" if bset.hierarchical else "grids"
+    district = shapely.union_all(np.asarray(bset.layer(top).geometry.values)[usable[top]])
+    points = np.asarray(bset.stations.geometry.values)
+    for i in np.flatnonzero(~shapely.covers(district, points)):
+        add(Finding(WARNING, "stations", bset.stations["station_id"].iloc[i], "station_outside",
+                    "the station stands outside the district"))
     ids = bset.stations["station_id"]
     for station_id in sorted(set(ids[ids.duplicated(keep=False)])):
         add(Finding(ERROR, "stations", station_id, "duplicate_station_id",

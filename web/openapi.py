@@ -24,13 +24,14 @@ def _param(name, where="query", kind="string", required=False, description="", s
             "schema": schema or {"type": kind}, "description": description, **serialised}
 
 
-def _op(summary, params=(), ok=None, ok_status="200", body=None, secure=False, errors=(400,)):
+def _op(summary, params=(), ok=None, ok_status="200", body=None, secure=False, errors=(400,),
+        body_required=True):
     responses = {ok_status: {"description": "success", "content": ok or JSON_OBJECT}}
     for status in (*errors, *((401, 403) if secure else ())):
         responses[str(status)] = ERROR
     operation = {"summary": summary, "parameters": list(params), "responses": responses}
     if body:
-        operation["requestBody"] = {"required": True, "content": body}
+        operation["requestBody"] = {"required": body_required, "content": body}
     if secure:
         operation["security"] = [{"bearer": []}, {"session": []}]
     return operation
@@ -207,11 +208,14 @@ PATHS = {
             "(.zip) file",
             [VERSION, _param("layer", "path")],
             body={"multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "string", "format": "binary"}, "crs": {"type": "string"}}}}},
+                "file": {"type": "string", "format": "binary"}, "crs": {"type": "string"},
+                "expected_revision": {"type": "integer"}}}}},
             secure=True, errors=(400, 404, 409))},
         "/{version}/activate": {"post": _op(
-            "activate a valid version (a draft is frozen by it)", [VERSION], secure=True,
-            errors=(400, 404, 409))},
+            "activate a valid version (a draft is frozen by it); with expected_revision a "
+            "draft edited since is refused", [VERSION],
+            body={"application/json": {"schema": _fields("expected_revision")}},
+            body_required=False, secure=True, errors=(400, 404, 409))},
         "/{version}/impact": {"get": _op(
             "impact preview against the active version", [VERSION, MONTHS], secure=True,
             errors=(400, 404))},

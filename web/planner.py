@@ -23,7 +23,7 @@ from geo.errors import GridlineError
 from geo.plain import plain
 from geo.sources import LAYERS
 from web.api import body
-from web.args import int_arg, period_from
+from web.args import int_arg, period_from, whole_number
 from web.auth import current_user, login_redirect, require_user
 from web.formats import csv_response
 from web.i18n import gettext as _
@@ -80,12 +80,17 @@ def edit(version: int):
     user = planner()
     data = body(EDIT_FIELDS)
     operation = data.pop("operation", None)
-    expected = data.pop("expected_revision", None)
-    if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
-        raise InputError("expected_revision must be a whole number", field="expected_revision")
+    expected = _expected_revision(data)
     params = _to_wgs84(data, data.pop("crs", None))
     return jsonify(service().edit_draft(version, operation, params, user.actor,
                                         expected_revision=expected))
+
+
+def _expected_revision(data: dict) -> int | None:
+    """The revision the planner last saw, when sent: an edit or activation of a draft changed
+    since then is refused (409)."""
+    expected = data.pop("expected_revision", None)
+    return None if expected is None else whole_number(expected, "expected_revision")
 
 
 @bp.post(f"{API}/<int:version>/layers/<layer>")
@@ -114,8 +119,9 @@ def replace_layer(version: int, layer: str):
         path = Path(folder) / f"upload{suffix}"
         upload.save(path)
         try:
-            info = service().replace_draft_layer(version, layer, path, user.actor,
-                                                 crs=request.form.get("crs") or None)
+            info = service().replace_draft_layer(
+                version, layer, path, user.actor, crs=request.form.get("crs") or None,
+                expected_revision=_expected_revision(dict(request.form)))
         except GridlineError as exc:  # an error about the file names the upload
             message = str(exc).replace(str(path), path.name)
             if path.name not in message:
@@ -129,9 +135,9 @@ def replace_layer(version: int, layer: str):
 @bp.post(f"{API}/<int:version>/activate")
 def activate(version: int):
     planner()
-    body(set())
-    service().activate_version(version)
-    return jsonify(service().version_info(version))
+    followed = service().activate_version(version,
+                                          _expected_revision(body({"expected_revision"})))
+    return jsonify({**service().version_info(version), "activation": followed})
 
 
 @bp.delete(f"{API}/<int:version>")

@@ -6,8 +6,9 @@ save with the version check, audit, due_for_sweep) and ``outbox`` (claim and fin
 orders take effect when the unit of work ends without an error, as a commit would. Two
 handlers reach past the repositories, and the fake answers just those queries: assignment
 (:func:`dispatch.intake.assignee`) asks for on-duty people (``rows`` or ``later``), answered
-from :attr:`FakeDatabase.roster`, and the order view (``Service.order``) lists an order's
-reports, which the fake does not keep. Any other statement raises.
+from :attr:`FakeDatabase.roster`; the order view (``Service.order``) lists an order's
+reports, which the fake does not keep; and the active boundary version is
+:attr:`FakeDatabase.active_version`. Any other statement raises.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from contextlib import contextmanager
 from dispatch import schema as t
 from dispatch.errors import Conflict, NotFound
 from dispatch.intake import COMMUNITY_LEADER, _grid_people_of
-from dispatch.model import WorkOrder
+from dispatch.model import FINAL, WorkOrder
 
 Person = namedtuple("Person", "grid_code id role")
+Active = namedtuple("Active", "id activated_at")
+Place = namedtuple("Place", "id lon lat grid_code community_code street_code")
 OutboxRow = namedtuple("OutboxRow", "id attempts payload")
 
 
@@ -35,6 +38,7 @@ class FakeDatabase:
         self.audit: dict[int, list] = {}
         self.outbox: list[dict] = []
         self.roster: list[tuple[int, str, str]] = []  # (gridworker id, role, grid code)
+        self.active_version = 1
 
     @contextmanager
     def unit_of_work(self):
@@ -73,12 +77,20 @@ class FakeUnitOfWork:
         froms = getattr(statement, "get_final_froms", lambda: [])()
         if len(froms) == 1 and froms[0] is t.reports and statement.is_select:
             return Result([])  # an order's reports: the fake keeps none
+        if froms == [t.boundary_versions] and statement.is_select:  # the active version
+            return Result([Active(self.db.active_version, None)])
         raise NotImplementedError(f"the fake database runs no SQL: {statement}")
 
 
 class Result(list):
     def all(self) -> list:
         return list(self)
+
+    def first(self):
+        return self[0] if self else None
+
+    def scalar(self):
+        return self[0][0] if self else None
 
 
 class FakeOrders:
@@ -116,6 +128,18 @@ class FakeOrders:
     def due_for_sweep(self, now) -> list[int]:
         return [i for i, order in sorted(self.db.orders.items())
                 if copy.deepcopy(order).check_deadlines(now)]
+
+    def placed_elsewhere(self, boundary_version: int) -> list:
+        return [Place(i, o.lon, o.lat, o.grid_code, o.community_code, o.street_code)
+                for i, o in sorted(self.db.orders.items())
+                if o.boundary_version != boundary_version and o.state not in FINAL]
+
+    def keep_place(self, order_ids, boundary_version: int) -> None:
+        for order_id in order_ids:
+            order = self.get(order_id)
+            if order.state not in FINAL:
+                order.boundary_version = boundary_version
+                self.saved[order_id] = order
 
     def _keep(self, order: WorkOrder) -> WorkOrder:
         self.trail += [(order.id, a) for a in order.new_audit]

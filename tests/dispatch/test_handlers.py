@@ -188,7 +188,8 @@ def test_the_sweep_marks_each_missed_deadline_once(service, db, order_id, clock)
     service.blow_whistle(order_id, ["zhujian"], 20, DISPATCHER)
     assert service.sweep()["marked"] == 0
     clock.advance(minutes=31)
-    assert service.sweep() == {"marked": 1, "delivered": 2, "failed": 0}  # respond, summons
+    assert service.sweep() == {"marked": 1, "regridded": 0, "delivered": 2,  # respond, summons
+                               "failed": 0}
     assert service.sweep()["marked"] == 0  # safe to run again
     service.act(order_id, "accept", WORKER)
     clock.advance(days=2)

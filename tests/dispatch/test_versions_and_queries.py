@@ -15,7 +15,15 @@ from geo.demo import default_source
 from tests.dispatch.helpers import inside, report
 
 
-def test_activating_a_new_version_leaves_history_alone(service, demo, tmp_path):
+def _roster(service, *codes):
+    with service.db.read() as uow:
+        rows = uow.execute(select(t.gridworker_grids).where(
+            t.gridworker_grids.c.grid_code.in_(codes))).all()
+    return {(r.gridworker_id, r.grid_code) for r in rows}
+
+
+def test_activating_a_new_version_keeps_history_and_moves_what_is_open(service, demo,
+                                                                       tmp_path):
     old = service.submit_report(report(demo, 100))
     assert old["boundary_version"] == 1
     # Version 2: grid 100 and its western neighbour merged into one, under a new code.
@@ -35,15 +43,24 @@ def test_activating_a_new_version_leaves_history_alone(service, demo, tmp_path):
     path = tmp_path / "v2.gpkg"
     for name, frame in layers.items():
         frame.to_file(path, layer=name, driver="GPKG")
+    merged = target["code"][:12] + "900"
+    staff = _roster(service, target["code"], neighbours["code"].iloc[0])
+    assert staff and not _roster(service, merged)
     imported = service.import_boundaries(path, activate=True, name="merged")
     assert imported["version"] == 2 and imported["active"] and imported["grids"] == 558
 
     new = service.submit_report(report(demo, 100, category="garbage"))
-    assert new["boundary_version"] == 2 and new["grid_code"] == target["code"][:12] + "900"
+    assert new["boundary_version"] == 2 and new["grid_code"] == merged
+    # The report keeps where it was resolved; its open order moves to the merged grid.
     with service.db.unit_of_work() as uow:
         first = uow.execute(select(t.reports).where(t.reports.c.id == old["report_id"])).one()
     assert (first.boundary_version, first.grid_code) == (1, target["code"])
-    assert service.order(old["work_order_id"])["grid_code"] == target["code"]
+    order = service.order(old["work_order_id"])
+    assert (order["boundary_version"], order["grid_code"]) == (2, merged)
+    assert order["audit"][-1]["action"] in ("regrid", "reassign")
+    # Both grids' people now serve the merged grid, and nobody the old codes.
+    assert _roster(service, merged) == {(person, merged) for person, _ in staff}
+    assert not _roster(service, target["code"], neighbours["code"].iloc[0])
 
 
 def test_a_version_with_errors_is_stored_but_never_activated(service, tmp_path, demo):

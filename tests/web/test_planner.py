@@ -21,6 +21,7 @@ from dispatch.accounts import Accounts
 from dispatch.roster import seed_report_history
 from dispatch.services import Actor, Service
 from geo.crs import from_wgs84
+from tests.dispatch.helpers import report
 from tests.web.conftest import PASSWORD, wait_until
 
 API = "/api/v1/boundary-versions"
@@ -307,6 +308,43 @@ def test_a_planner_splits_a_grid_on_the_page_sees_the_preview_and_activates(
     assert service.active_resolver()[0] == 2
     assert len(service.boundaries(2).grids) == len(demo.grids) + 1
     assert json.loads(json.dumps(service.version_info(2)["edits"][-1]))["operation"] == "split"
+
+
+def test_activation_over_http_checks_the_revision_and_moves_open_orders(client, people,
+                                                                       service, demo):
+    headers = people["planner"]["headers"]
+    version = _draft(client, headers)
+    added = client.post(f"{API}/{version}/edits", json=_split_params(demo)[1],
+                        headers=headers).json["grids"][1]
+    spot = service.boundaries(version).grids.set_index("code").geometry[added]
+    spot = spot.representative_point()
+    order_id = service.submit_report({**report(demo, 100), "lon": spot.x, "lat": spot.y}
+                                     )["work_order_id"]
+    url = f"{API}/{version}/activate"
+    stale = client.post(url, json={"expected_revision": 0}, headers=headers)
+    assert stale.status_code == 409 and "revision 1, not 0" in stale.json["error"]["message"]
+    wrong = client.post(url, json={"expected_revision": "one"}, headers=headers)
+    assert wrong.status_code == 400 and wrong.json["error"]["field"] == "expected_revision"
+    assert service.version_info(version)["state"] == "draft"
+
+    done = client.post(url, json={"expected_revision": 1}, headers=headers)
+    assert done.status_code == 200 and done.json["state"] == "active"
+    assert done.json["activation"]["orders"]["moved"] == 1
+    assert service.order(order_id)["grid_code"] == added
+    page = client.get(f"/report/{order_id}").get_data(as_text=True)
+    assert "网格边界调整后已归入新网格" in page
+
+
+def test_a_draft_others_started_from_is_not_deleted_over_http(client, people, service):
+    headers = people["planner"]["headers"]
+    parent = _draft(client, headers)
+    child = client.post(f"{API}/{parent}/drafts", json={"name": "on top"}, headers=headers)
+    assert child.status_code == 201
+    refused = client.delete(f"{API}/{parent}", headers=headers)
+    assert refused.status_code == 409
+    assert f"version {child.json['version']} was started from it" in refused.json["error"][
+        "message"]
+    assert service.version_info(parent)["state"] == "draft"
 
 
 def test_a_planner_partitions_a_community_by_households_or_by_reports(client, people, service,

@@ -165,7 +165,7 @@ function gridlinePlanner(map, options) {
   });
   button("activate", async () => {
     try {
-      await gridlineSend(options.urls.activate, options.csrf, {});
+      await gridlineSend(options.urls.activate, options.csrf, {expected_revision: revision});
       message.textContent = labels.activated;
       window.location.reload();
     } catch (error) {

@@ -23,9 +23,13 @@ from sqlalchemy.exc import IntegrityError
 from dispatch import schema as t
 from dispatch.errors import Forbidden, InputError, NotFound
 from dispatch.services import Actor
+from dispatch.storage import MAX_ID
 
 ROLES = ("reporter", "gridworker", "grid_leader", "dispatcher", "department", "planner", "admin")
 STAFF = ("gridworker", "grid_leader", "dispatcher", "department", "admin")
+# the one roster link each staff role takes (other roles take none)
+ROLE_FIELD = {"gridworker": "gridworker_id", "grid_leader": "gridworker_id",
+              "department": "department", "dispatcher": "street_code"}
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,100}$")
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 TOKEN_BYTES = 32
@@ -65,6 +69,12 @@ class User:
         return self.role in STAFF
 
 
+def check_username(username) -> None:
+    """Refuse a username that is not 3-100 letters, digits or ``_ . @ -``."""
+    if not isinstance(username, str) or not USERNAME.match(username):
+        raise InputError("username: 3-100 letters, digits or _ . @ -", field="username")
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
@@ -94,20 +104,21 @@ class Accounts:
 
     def add_user(self, username: str, password: str, role: str, *, gridworker_id=None,
                  department=None, street_code=None) -> User:
-        if not isinstance(username, str) or not USERNAME.match(username):
-            raise InputError("username: 3-100 letters, digits or _ . @ -", field="username")
+        check_username(username)
         if not isinstance(password, str) or len(password) < 8:
             raise InputError("password: at least 8 characters", field="password")
         if role not in ROLES:
             raise InputError(f"role must be one of {', '.join(ROLES)}", field="role")
-        needs = {"department": department, "gridworker": gridworker_id,
-                 "grid_leader": gridworker_id, "dispatcher": street_code}
-        if role in needs and needs[role] in (None, ""):
-            field = {"department": "department", "dispatcher": "street_code"}.get(
-                role, "gridworker_id")
-            raise InputError(f"a {role} account needs {field}", field=field)
+        given = {"gridworker_id": gridworker_id, "department": department,
+                 "street_code": street_code}
+        for field, value in given.items():
+            if field == ROLE_FIELD.get(role) and value in (None, ""):
+                raise InputError(f"a {role} account needs {field}", field=field)
+            if field != ROLE_FIELD.get(role) and value not in (None, ""):
+                raise InputError(f"a {role} account takes no {field}", field=field)
         try:
             with self.db.unit_of_work() as uow:
+                _check_link(uow, role, given)
                 uid = uow.execute(insert(t.users).values(
                     username=username, password_hash=hash_password(password), role=role,
                     gridworker_id=gridworker_id, department=department,
@@ -135,11 +146,19 @@ class Accounts:
 
     def create_token(self, username: str, name: str = "api") -> str:
         """A new API token for ``username``; the plain token is returned once, never stored."""
+        longest = t.api_tokens.c.name.type.length
+        if not isinstance(name, str) or not 0 < len(name) <= longest:
+            raise InputError(f"token name: 1-{longest} characters", field="name")
         token = secrets.token_urlsafe(TOKEN_BYTES)
         with self.db.unit_of_work() as uow:
-            uid = uow.execute(select(t.users.c.id).where(t.users.c.username == username)).scalar()
-            if uid is None:
+            user = uow.execute(select(t.users.c.id, t.users.c.active).where(
+                t.users.c.username == username)).first()
+            if user is None:
                 raise NotFound(f"no user {username!r}")
+            if not user.active:
+                raise InputError(f"user {username!r} is deactivated: a token for them would "
+                                 "never be accepted", field="username")
+            uid = user.id
             uow.execute(insert(t.api_tokens).values(
                 user_id=uid, name=name, token_hash=_token_hash(token), prefix=token[:8],
                 created_at=self.clock()))
@@ -165,6 +184,32 @@ class Accounts:
                 t.api_tokens.c.token_hash == _token_hash(token),
                 t.api_tokens.c.revoked_at.is_(None), t.users.c.active)).first()
         return _user(row) if row is not None else None
+
+
+def _check_link(uow, role: str, given: dict) -> None:
+    """The roster entry a staff account is linked to must exist: a gridworker on the roster, a
+    known department, a street of the active boundary version."""
+    field = ROLE_FIELD.get(role)
+    if field is None:
+        return
+    value = given[field]
+    if field == "gridworker_id":
+        found = (isinstance(value, int) and not isinstance(value, bool)
+                 and 0 < value <= MAX_ID and uow.execute(select(t.gridworkers.c.id).where(
+                     t.gridworkers.c.id == value, t.gridworkers.c.removed_at.is_(None))
+                 ).first() is not None)
+        what = f"gridworker #{value} on the roster"
+    elif field == "department":
+        found = uow.execute(select(t.departments.c.code).where(
+            t.departments.c.code == value)).first() is not None
+        what = f"department {value!r}"
+    else:
+        v, f = t.boundary_versions.c, t.boundary_features.c
+        found = uow.execute(select(f.id).join(t.boundary_versions, v.id == f.version_id).where(
+            v.active, f.layer == "streets", f.code == value)).first() is not None
+        what = f"street {value!r} in the active boundary version"
+    if not found:
+        raise InputError(f"no {what}", field=field)
 
 
 def _user(row) -> User:

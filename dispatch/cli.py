@@ -12,28 +12,55 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
-from dispatch.errors import InputError
+from dispatch.errors import GridlineError, InputError
 from dispatch.people import GRIDWORKER_ROLES
 from dispatch.roster import seed_demo, write_demo_roster
 from dispatch.services import Actor
 from dispatch.settings import Settings, make_service
 from dispatch.stats import GROUPS
+from dispatch.storage import normalise_url
 from geo.boundaries import load_boundaries
+from geo.cli import check_output_folder, reports_errors
 from geo.cli import partition_command as geo_partition
-from geo.cli import reports_errors
 from geo.demo import data_dir, default_source
 from geo.sources import LAYERS
 
 
 @contextmanager
-def service():
-    """The configured service, its database connections closed afterwards."""
-    svc = make_service(Settings.from_env())
+def database_errors(url: str):
+    """Turn a database URL that is not one, or a database that cannot be reached or used, into
+    a one-line error naming the database at ``url`` without its password."""
     try:
-        yield svc
-    finally:
-        svc.db.dispose()
+        yield
+    except ArgumentError:
+        raise GridlineError("GRIDLINE_DATABASE_URL is not a database URL (e.g. "
+                            "postgresql://user@host/gridline)") from None
+    except (OperationalError, InterfaceError) as exc:
+        shown = make_url(normalise_url(url))
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        if shown.password:
+            reason = reason.replace(shown.password, "***")
+        raise GridlineError(f"database {shown.render_as_string(hide_password=True)}: "
+                            f"{reason}") from None
+
+
+@contextmanager
+def service():
+    """The configured service, with the schema migrated to the newest version first (as the
+    web app does, unless GRIDLINE_AUTO_UPGRADE is false) and its database connections closed
+    afterwards."""
+    settings = Settings.from_env()
+    with database_errors(settings.database_url):
+        svc = make_service(settings)
+        try:
+            if settings.auto_upgrade:
+                svc.db.upgrade()
+            yield svc
+        finally:
+            svc.db.dispose()
 
 
 @click.group("db")
@@ -75,10 +102,17 @@ def import_boundaries_command(source, activate, name, crs, metric_crs):
 @click.argument("version", type=int)
 @reports_errors
 def activate_command(version):
-    """Make boundary VERSION the active one."""
+    """Make boundary VERSION the active one; grid assignments and open work orders follow."""
     with service() as svc:
-        svc.activate_version(version)
-    click.echo(f"boundary version {version} is active")
+        done = svc.activate_version(version)
+    orders = done["orders"]
+    click.echo(f"boundary version {version} is active; {orders['moved']} open work orders moved "
+               f"to their new grid ({orders['rerouted']} handed to its people)")
+    for old, new in done["grids_followed"].items():
+        click.echo(f"  the people of grid {old} now serve grid {new}")
+    if done["grids_unplaced"]:
+        click.echo(f"  no grid took over from {', '.join(done['grids_unplaced'])}: assign "
+                   "their people again (gridline gridworkers update)")
 
 
 @click.group("versions")
@@ -177,9 +211,9 @@ def versions_impact_command(version, months, as_json):
 @reports_errors
 def versions_reresolve_command(version, since, until, out):
     """Past reports with their grid and the grid VERSION would give them (nothing changes)."""
+    check_output_folder(out, "out")
     with service() as svc:
-        frame = svc.planning.reresolve(
-            version, *(d.replace(tzinfo=svc.timezone) if d else None for d in (since, until)))
+        frame = svc.planning.reresolve(version, *_local_period(svc, since, until))
     frame.to_csv(out, index=False)
     click.echo(f"{len(frame)} reports, {int(frame['changes_grid'].sum())} would change grid; "
                f"wrote {out}")
@@ -212,6 +246,9 @@ def _partition(source, **options):
         done = svc.partition_draft(codes, PLANNER, target=options["target"],
                                    low=options["low"], high=options["high"],
                                    weight=options["weight"])
+    if options["as_json"]:
+        click.echo(json.dumps(done, ensure_ascii=False, indent=2))
+        return
     click.echo(f"draft {done['version']}: {done['edit']}")
     click.echo(f"preview it with: gridline versions impact {done['version']}")
 
@@ -223,6 +260,17 @@ partition_command = click.Command(
     help="Split communities into balanced, compact grids. COMMUNITY_OR_SOURCE is community "
          "codes of the active version (comma-separated; the result is a new draft version) or "
          "a boundary SOURCE (default: the demo district; the result goes to --out).")
+
+
+def _local_period(svc, since: datetime | None, until: datetime | None):
+    """The days given on the command line as the service's local midnights; a period that ends
+    before it starts is refused rather than answered with nothing."""
+    since, until = (day.replace(tzinfo=svc.timezone) if day else None for day in (since, until))
+    if since is not None and until is not None and since >= until:
+        raise InputError(f"since ({since:%Y-%m-%d %H:%M %Z}) must be before until "
+                         f"({until:%Y-%m-%d %H:%M %Z}); the period would be empty",
+                         field="since")
+    return since, until
 
 
 @click.command("sweep")
@@ -242,10 +290,8 @@ def sweep_command():
 def stats_command(by, since, until, as_json):
     """Reported, closed, closure and on-time rates, time to close, reopened, whistles."""
     with service() as svc:
-        def local(day: datetime | None):
-            return day.replace(tzinfo=svc.timezone) if day else None
-
-        rows = svc.stats(by=by, since=local(since), until=local(until))
+        since, until = _local_period(svc, since, until)
+        rows = svc.stats(by=by, since=since, until=until)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

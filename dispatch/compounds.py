@@ -13,6 +13,7 @@ compounds.geojson``; ``gridline demo-compounds`` writes them again.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -29,6 +30,7 @@ OLD_BEFORE = 2001
 INSET_M = 20.0
 METRIC_CRS = "EPSG:32649"  # UTM zone 49N: metres around Xi'an
 COMPANIES = ("长安物业", "鑫苑物业", "西旅物业", "绿城服务", "万科物业", "曲江物业")
+POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
 FIELDS = ("code", "name", "community_code", "property_company", "built_year")
 
 
@@ -77,23 +79,39 @@ class Compounds:
         self.db = db
 
     def load(self, path=None) -> int:
-        """Replace the stored compounds by those of a GeoJSON file (the demo's by default)."""
+        """Replace the stored compounds by those of a GeoJSON file (the demo's by default).
+
+        The whole file is checked first (see :func:`_problems`); if any compound is wrong, the
+        error names it and the stored compounds stay as they were."""
         try:
-            frame = gpd.read_file(path or demo_compounds_file()).to_crs("EPSG:4326")
+            with warnings.catch_warnings():  # a mixed-type column is kept as text, then checked
+                warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
+                frame = gpd.read_file(path or demo_compounds_file()).to_crs("EPSG:4326")
         except Exception as exc:  # any unreadable file is the caller's input error
             raise InputError(f"compounds file {path}: {exc}", field="compounds") from exc
         missing = [f for f in FIELDS if f not in frame.columns]
         if missing:
             raise InputError(f"compounds file lacks {', '.join(missing)}", field="compounds")
-        bounds = shapely.bounds(frame.geometry.to_numpy())
-        rows = [{"code": str(code), "name": name, "community_code": community,
-                 "property_company": company if isinstance(company, str) and company else None,
-                 "built_year": int(year), "geometry": wkb, "west": box[0], "south": box[1],
-                 "east": box[2], "north": box[3]}
-                for code, name, community, company, year, wkb, box in zip(
-                    *(frame[f] for f in FIELDS), shapely.to_wkb(frame.geometry.to_numpy()),
-                    bounds, strict=True)]
+        fields = frame[list(FIELDS)].astype(object)
+        frame[list(FIELDS)] = fields.where(fields.notna(), None)  # a missing value is None
         with self.db.unit_of_work() as uow:
+            v, f = t.boundary_versions.c, t.boundary_features.c
+            communities = set(uow.execute(select(f.code).join(
+                t.boundary_versions, v.id == f.version_id).where(
+                v.active, f.layer == "communities")).scalars())
+            problems = _problems(frame, communities)
+            if problems:
+                more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+                raise InputError(f"compounds file: {'; '.join(problems[:5])}{more}; nothing "
+                                 "was loaded", field="compounds")
+            bounds = shapely.bounds(frame.geometry.to_numpy())
+            rows = [{"code": str(code), "name": name, "community_code": community,
+                     "property_company": company or None, "built_year": int(year),
+                     "geometry": wkb, "west": box[0], "south": box[1], "east": box[2],
+                     "north": box[3]}
+                    for code, name, community, company, year, wkb, box in zip(
+                        *(frame[f] for f in FIELDS), shapely.to_wkb(frame.geometry.to_numpy()),
+                        bounds, strict=True)]
             uow.execute(delete(t.compounds))
             if rows:
                 uow.execute(insert(t.compounds), rows)
@@ -129,6 +147,52 @@ class Compounds:
         return {"compounds": total, "old": old_count, "old_with_property_manager": with_manager,
                 "share": round(with_manager / old_count, 4) if old_count else None,
                 "communities": per}
+
+
+def _problems(frame: gpd.GeoDataFrame, communities: set[str]) -> list[str]:
+    """What is wrong with each compound of ``frame``, as "feature N: ..." texts: a code that is
+    missing, too long or repeated; a missing or too long name or property company; a
+    community_code that is not a community of the active boundary version; a built_year that
+    is not a whole year; a geometry that is not one valid polygon (or multipolygon)."""
+    c = t.compounds.c
+    problems = []
+    seen = set()
+    geoms = frame.geometry.to_numpy()
+    polygonal = np.isin(shapely.get_type_id(geoms), POLYGONAL) & ~shapely.is_empty(geoms)
+    reasons = shapely.is_valid_reason(geoms)
+    valid = shapely.is_valid(geoms) | ~polygonal  # a missing shape is reported once, above
+    for number, (code, name, community, company, year) in enumerate(
+            zip(*(frame[f] for f in FIELDS), strict=True), start=1):
+        i = number - 1
+        checks = (
+            (code is None or not 0 < len(str(code)) <= c.code.type.length,
+             f"code must be 1-{c.code.type.length} characters"),
+            (code is not None and str(code) in seen, f"code {code} is repeated"),
+            (not isinstance(name, str) or not 0 < len(name) <= c.name.type.length,
+             f"name must be 1-{c.name.type.length} characters"),
+            (community is not None and community not in communities,
+             f"community_code {community!r} is not a community of the active boundary "
+             "version"),
+            (company is not None and not (isinstance(company, str)
+                                          and len(company) <= c.property_company.type.length),
+             f"property_company must be text of at most {c.property_company.type.length} "
+             "characters"),
+            (not _is_year(year), "built_year is missing" if year is None
+             else f"built_year {year!r} is not a year"),
+            (not polygonal[i], "geometry must be a polygon or multipolygon"),
+            (not valid[i], f"geometry is invalid ({reasons[i]})"),
+        )
+        problems += [f"feature {number}: {why}" for wrong, why in checks if wrong]
+        seen.add(str(code))
+    return problems
+
+
+def _is_year(value) -> bool:
+    """A whole number of a year a building may have been built in (1000-9999)."""
+    try:
+        return float(value).is_integer() and 1000 <= float(value) <= 9999
+    except (TypeError, ValueError):
+        return False
 
 
 def _compound(row) -> dict:

@@ -55,7 +55,8 @@ def points_group():
     """Points (积分)."""
 
 
-@points_group.command("adjust")
+# ignore_unknown_options lets a negative AMOUNT through as an argument instead of an option.
+@points_group.command("adjust", context_settings={"ignore_unknown_options": True})
 @click.argument("username")
 @click.argument("amount", type=int)
 @click.option("--reason", required=True, help="Why: kept in the ledger.")

@@ -3,7 +3,11 @@
 ``GRIDLINE_INSTANCE`` (default ``./instance``) holds the SQLite file and the media folder;
 ``GRIDLINE_DATABASE_URL`` points at PostgreSQL instead; ``GRIDLINE_MEDIA``,
 ``GRIDLINE_CATALOGUE``, ``GRIDLINE_TIMEZONE`` (default Asia/Shanghai) and
-``GRIDLINE_WEBHOOK_URL`` (default: notifications go to the log) complete the set.
+``GRIDLINE_WEBHOOK_URL`` (default: notifications go to the log) complete the set;
+``GRIDLINE_AUTO_UPGRADE`` (default true) says whether the schema is migrated on start.
+
+The instance folder and the SQLite file hold password hashes and phone numbers: a folder made
+here is readable by its owner only (0700), and so is a database file made here (0600).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Settings:
     timezone: str
     webhook_url: str | None
     instance: Path
+    auto_upgrade: bool = True
 
     @classmethod
     def from_env(cls, env=None) -> Settings:
@@ -48,14 +53,23 @@ class Settings:
             timezone=config.get("TIMEZONE") or "Asia/Shanghai",
             webhook_url=config.get("WEBHOOK_URL"),
             instance=instance,
+            auto_upgrade=str(config.get("AUTO_UPGRADE", True)).strip().lower()
+            not in ("0", "false", "no", "off"),
         )
 
 
 def make_service(settings: Settings) -> Service:
     """A service wired to the configured database, catalogue and notifier."""
     if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True,
-                                                                            exist_ok=True)
+        _private_file(Path(settings.database_url.removeprefix("sqlite:///")))
     return Service(Database(settings.database_url), load_catalogue(settings.catalogue),
                    settings.media, notifier=notifier_from_settings(settings.webhook_url),
                    timezone=settings.timezone)
+
+
+def _private_file(path: Path) -> None:
+    """Make the folders and the empty file at ``path`` where they are missing, for the owner's
+    eyes only (SQLite gives its -wal and -shm files the database file's mode)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.name not in ("", ":memory:"):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

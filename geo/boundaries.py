@@ -113,6 +113,7 @@ def load_boundaries(source, *, crs=None, stations=None, stations_crs=None, code_
     polygons are repaired and each repair is listed in the notes.
     """
     raw = read_source(source, crs=crs, stations=stations, stations_crs=stations_crs)
+    _check_has_grids(raw)
     return build_boundaries(raw, code_field=code_field, name_field=name_field,
                             district_code=district_code, metric_crs=metric_crs, fix=fix)
 
@@ -154,6 +155,14 @@ def build_boundaries(raw: RawLayers, *, code_field=None, name_field=None, distri
     return BoundarySet(district, sorted_layer(streets), sorted_layer(communities),
                        sorted_layer(grids), stations, metric_crs, buildings, hierarchical=True,
                        notes=tuple(notes))
+
+
+def _check_has_grids(raw: RawLayers) -> None:
+    """A source must hold at least one grid with coordinates: a set built from nothing has no
+    place to measure in and would pass every check."""
+    geoms = np.asarray(raw.layers["grids"].geometry.values)
+    if not (~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)).any():
+        raise BoundaryError("the grids layer has no features", field="grids")
 
 
 def _check_named_fields(raw: RawLayers, **named) -> None:

@@ -29,20 +29,36 @@ CRS_HELP = "wgs84, gcj02, bd09, cgcs2000 or EPSG:<code>"
 
 
 def reports_errors(command):
-    """Turn gridline's own errors into a clean message and exit status 2; a command run with
-    ``--json`` gets the error as JSON too, so that its output is always JSON."""
+    """Turn gridline's own errors, and files that cannot be read or written, into a clean
+    message and exit status 2; a command run with ``--json`` gets the error as JSON too, so that
+    its output is always JSON."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except GridlineError as exc:
+        except (GridlineError, OSError) as exc:
+            message = _os_message(exc) if isinstance(exc, OSError) else str(exc)
             if kwargs.get("as_json"):
-                error = {"error": str(exc), "field": getattr(exc, "field", None)}
+                error = {"error": message, "field": getattr(exc, "field", None)}
                 click.echo(json.dumps(error, ensure_ascii=False))
             else:
-                click.echo(f"error: {exc}", err=True)
+                click.echo(f"error: {message}", err=True)
             sys.exit(2)
     return wrapper
+
+
+def _os_message(exc: OSError) -> str:
+    """What the system said, and about which file, without the ``[Errno n]`` prefix."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def check_output_folder(path, field: str) -> None:
+    """An output file's folder must exist already: a mistyped path is refused before any work
+    is done, and no folder is made for it."""
+    folder = Path(path).absolute().parent
+    if not folder.is_dir():
+        raise InputError(f"{field} {path}: {folder} is not an existing folder", field=field)
 
 
 def source_options(command):
@@ -100,6 +116,10 @@ def _resolver(source, crs, **reading) -> Resolver:
 @reports_errors
 def validate_command(source, crs, as_json, tolerance, output, **reading):
     """Check a boundary SOURCE (default: the demo district) and report every problem."""
+    if output and not reading["fix"]:
+        raise InputError("--output writes the repaired set: it goes with --fix", field="output")
+    if output:
+        check_output_folder(output, "output")
     bset = _load(source, crs, **reading)
     report = validate(bset, tolerance_m2=tolerance)
     click.echo(report.to_json() if as_json else report.to_text())
@@ -141,6 +161,7 @@ def resolve_command(lon, lat, crs, source, boundaries_crs, **reading):
 def resolve_file_command(input_csv, output_csv, source, boundaries_crs, lon_col, lat_col, crs,
                          crs_col, quiet, **reading):
     """Resolve every row of INPUT_CSV and write it, with the answers appended, to OUTPUT_CSV."""
+    check_output_folder(output_csv, "OUTPUT_CSV")
     resolver = _resolver(source, boundaries_crs, **reading)
     counts = resolve_csv(resolver, input_csv, output_csv, lon_col=lon_col, lat_col=lat_col,
                          crs=crs, crs_col=crs_col, progress=not quiet)
@@ -177,6 +198,7 @@ def partition_command(source, crs, target, low, high, communities, weight, repor
     if output is None:
         raise InputError("--out is needed: the GeoPackage to write the partitioned set to",
                          field="out")
+    check_output_folder(output, "out")
     bset = _load(source, crs, **reading)
     codes = [c.strip() for c in communities.split(",") if c.strip()] if communities else None
     points, skipped = None, 0

@@ -139,6 +139,10 @@ def _read_file_source(path: Path, systems: dict, layer: str | None) -> RawLayers
             shapes = {shp.stem: shp for shp in _unzip_shapefiles(path, Path(folder))}
             return _pick_layers(path, list(shapes), systems, lambda name, *how: _read_layer(
                 shapes[name], None, *how, label=_zipped(path, shapes[name])), layer)
+    if suffix == ".csv" and layer == "stations":  # a lon/lat table, as --stations takes
+        raw = RawLayers({}, single_layer=False)
+        raw.layers["stations"] = _read_layer(path, None, *systems["stations"], raw.notes)
+        return raw
     if suffix in GEOJSON_SUFFIXES:  # checked as it is parsed
         name, frame = _read_geojson(path)
         return _pick_layers(path, [name], systems,

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 
+import click
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ import shapely
 from click.testing import CliRunner
 
 from geo.boundaries import load_boundaries
+from geo.cli import reports_errors
 from geo.crs import from_wgs84
 from geo.demo import sample_reports
 from geo.validation import validate
@@ -231,3 +233,61 @@ def test_metric_crs_option_changes_the_crs_measured_in(realdata):
     assert near[0] != near[1] and near[1] == pytest.approx(near[0], rel=1e-4)
     refused = run("resolve", "108.93", "34.26", "--metric-crs", "EPSG:4326")
     assert refused.exit_code == 2 and "not a projected system in metres" in refused.output
+
+
+@pytest.fixture
+def empty_geojson(tmp_path):
+    path = tmp_path / "empty.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    return path
+
+
+def test_a_source_without_grids_is_a_one_line_error_for_every_command(empty_geojson, tmp_path):
+    points = tmp_path / "in.csv"
+    points.write_text("lon,lat\n108.93,34.26\n")
+    for args in (("validate", empty_geojson),
+                 ("resolve", "108.93", "34.26", "--boundaries", empty_geojson),
+                 ("resolve-file", points, tmp_path / "out.csv", "--boundaries", empty_geojson),
+                 ("partition", empty_geojson, "--target-households", 400, "--out",
+                  tmp_path / "p.gpkg")):
+        result = run(*args)
+        assert result.exit_code == 2, args
+        assert result.output == "error: the grids layer has no features\n", args
+    answer = run("validate", empty_geojson, "--json")
+    assert answer.exit_code == 2
+    assert json.loads(answer.output) == {"error": "the grids layer has no features",
+                                         "field": "grids"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.geojson", "in.csv"]
+
+
+def test_outputs_in_missing_folders_are_refused_before_any_work(broken_gpkg, tmp_path):
+    points = tmp_path / "in.csv"
+    points.write_text("lon,lat\n108.93,34.26\n")
+    for args in (("resolve-file", points, tmp_path / "nodir" / "o.csv", "--quiet"),
+                 ("validate", broken_gpkg, "--fix", "--output", points / "x.gpkg"),
+                 ("partition", "--target-households", 400, "--out", points / "x.gpkg")):
+        result = run(*args)
+        assert result.exit_code == 2, args
+        assert result.output.startswith("error: ") and "is not an existing folder" in result.output
+        assert len(result.output.splitlines()) == 1
+    assert not (tmp_path / "nodir").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.gpkg", "in.csv"]
+
+
+def test_validate_writes_only_with_fix(broken_gpkg, tmp_path):
+    result = run("validate", broken_gpkg, "--output", tmp_path / "out.gpkg")
+    assert result.exit_code == 2 and "--output writes the repaired set" in result.output
+    assert not (tmp_path / "out.gpkg").exists()
+
+
+def test_files_that_cannot_be_written_are_a_one_line_error():
+    @click.command()
+    @click.option("--json", "as_json", is_flag=True)
+    @reports_errors
+    def write(as_json):
+        raise PermissionError(13, "Permission denied", "/srv/out.csv")
+
+    plain = CliRunner().invoke(write, [])
+    assert plain.exit_code == 2 and plain.output == "error: /srv/out.csv: Permission denied\n"
+    as_json = CliRunner().invoke(write, ["--json"])
+    assert json.loads(as_json.output)["error"] == "/srv/out.csv: Permission denied"

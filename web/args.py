@@ -15,7 +15,7 @@ from dispatch.checks import MAX_NAME, check_text
 from dispatch.errors import InputError
 
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
-WHOLE = re.compile(r"[+-]?[0-9]{1,19}")
+WHOLE = re.compile(r"[+-]?[0-9]{1,1000}")  # far beyond any bound, short of slow to read
 
 
 class AsciiIdConverter(IntegerConverter):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import click
 
-from dispatch.accounts import ROLES
+from dispatch.accounts import ROLES, check_username
 from dispatch.cli import COMMANDS as DISPATCH_COMMANDS
+from dispatch.cli import database_errors
+from dispatch.errors import GridlineError
 from dispatch.participation_cli import COMMANDS as PARTICIPATION_COMMANDS
 from dispatch.roster import seed_demo
+from dispatch.settings import Settings
 from geo.cli import COMMANDS as GEO_COMMANDS
 from geo.cli import reports_errors
 from geo.demo import data_dir
@@ -26,13 +31,26 @@ for command in (*GEO_COMMANDS, *DISPATCH_COMMANDS, *PARTICIPATION_COMMANDS):
 def _app(config: dict | None = None):
     from web import create_app
 
-    return create_app(config)
+    with database_errors(Settings.from_env().database_url):
+        return create_app(config)
+
+
+@contextmanager
+def _accounts():
+    """The configured service and its accounts, the database connections closed afterwards."""
+    app = _app()
+    service = app.extensions["gridline"]
+    try:
+        yield service, app.extensions["gridline.accounts"]
+    finally:
+        service.db.dispose()
 
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8311, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int,
+@click.option("--port", default=8311, show_default=True, type=click.IntRange(0, 65535),
+              help="0: any free port.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1),
               help="Request threads in each worker process.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
               help="Worker processes sharing the port (one per core uses every core).")
@@ -58,8 +76,13 @@ def serve_command(host, port, threads, workers):
         click.echo(f"gridline serving on http://{where}:{bound_port}/ (Open311 at /open311/v2/, "
                    "OGC API at /ogc/, point lookup at /point/4326/LON,LAT)")
 
-    serve((lambda _number: app) if workers == 1 else _worker_app, host, port, threads, workers,
-          ident="gridline", bound=serving)
+    try:
+        serve((lambda _number: app) if workers == 1 else _worker_app, host, port, threads,
+              workers, ident="gridline", bound=serving)
+    except OSError as exc:  # the port is taken or not ours to use, the host is unknown
+        raise GridlineError(f"cannot serve on {where}:{port}: {exc.strerror or exc}") from None
+    finally:
+        app.extensions["gridline"].db.dispose()
 
 
 def _set_up(app) -> None:
@@ -86,8 +109,18 @@ def users_group():
     """Accounts."""
 
 
+def _valid_username(ctx, param, value):
+    """Refuse a bad username before the password is asked for (twice)."""
+    try:
+        check_username(value)
+    except GridlineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
+    return value
+
+
 @users_group.command("add")
-@click.argument("username")
+@click.argument("username", callback=_valid_username)
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--gridworker-id", type=int, help="For gridworker and grid_leader accounts.")
@@ -96,10 +129,10 @@ def users_group():
 @reports_errors
 def users_add(username, role, password, gridworker_id, department, street_code):
     """Create an account."""
-    app = _app()
-    user = app.extensions["gridline.accounts"].add_user(
-        username, password, role, gridworker_id=gridworker_id, department=department,
-        street_code=street_code)
+    with _accounts() as (service, accounts):
+        service.seed_departments()  # the catalogue's, as db upgrade stores them
+        user = accounts.add_user(username, password, role, gridworker_id=gridworker_id,
+                                 department=department, street_code=street_code)
     click.echo(f"user {user.username} ({user.role}) created with id {user.id}")
 
 
@@ -114,7 +147,8 @@ def tokens_group():
 @reports_errors
 def tokens_create(username, name):
     """Make a token for USERNAME; it is printed once and cannot be shown again."""
-    click.echo(_app().extensions["gridline.accounts"].create_token(username, name))
+    with _accounts() as (_service, accounts):
+        click.echo(accounts.create_token(username, name))
 
 
 @tokens_group.command("revoke")
@@ -122,7 +156,8 @@ def tokens_create(username, name):
 @reports_errors
 def tokens_revoke(token):
     """Revoke a token (whole, or its first 8 characters)."""
-    _app().extensions["gridline.accounts"].revoke_token(token)
+    with _accounts() as (_service, accounts):
+        accounts.revoke_token(token)
     click.echo("revoked")
 
 

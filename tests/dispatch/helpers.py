@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import shapely
 from PIL import Image
 
 from geo.crs import from_wgs84
@@ -41,3 +42,21 @@ def report(demo, grid_index=100, **fields) -> dict:
             "reporter_role": "rider"}
     data.update(fields)
     return data
+
+
+def neighbour_community(bset, grid) -> str | None:
+    """A community other than ``grid``'s that shares part of its outline (None if none)."""
+    for row in bset.communities.itertuples():
+        if row.code != grid["community_code"] and shapely.length(shapely.intersection(
+                grid.geometry.boundary, row.geometry.boundary)) > 0:
+            return row.code
+    return None
+
+
+def movable_grid(bset, start=100) -> int:
+    """The index of a grid from ``start`` on that can move to a neighbouring community: its
+    own keeps other grids, and it borders another."""
+    counts = bset.grids["community_code"].value_counts()
+    return next(i for i in range(start, len(bset.grids))
+                if counts[bset.grids["community_code"].iloc[i]] > 1
+                and neighbour_community(bset, bset.grids.iloc[i]) is not None)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from dispatch import schema as t
 from dispatch.errors import InputError
 from dispatch.services import Actor, Service
-from tests.dispatch.helpers import report
+from tests.dispatch.helpers import movable_grid, neighbour_community, report
 
 PLANNER = Actor("planner", "planner")
 DISPATCHER = Actor("dispatcher", "dispatcher")
@@ -86,20 +86,9 @@ def test_a_split_moves_the_open_orders_of_the_new_part(service, demo):
     assert service.activate_version(version)["orders"]["moved"] == 0
 
 
-def _neighbour_community(bset, grid) -> str:
-    communities = bset.communities
-    for row in communities.itertuples():
-        if row.code != grid["community_code"] and shapely.length(shapely.intersection(
-                grid.geometry.boundary, row.geometry.boundary)) > 0:
-            return row.code
-    raise AssertionError("the grid borders no other community")
-
-
 def test_a_renamed_grid_takes_its_people_and_orders_along(service, demo):
     bset = service.boundaries(1)
-    index = next(i for i in range(100, 200) if (
-        bset.grids["community_code"] == bset.grids["community_code"].iloc[i]).sum() > 1
-        and _has_neighbour(bset, bset.grids.iloc[i]))
+    index = movable_grid(bset)
     grid = bset.grids.iloc[index]
     people = _people(service, grid["code"])
     assert people
@@ -108,7 +97,7 @@ def test_a_renamed_grid_takes_its_people_and_orders_along(service, demo):
     assigned = service.order(order)["assignee_id"]
 
     version = service.start_draft(1, PLANNER)["version"]
-    community = _neighbour_community(bset, grid)
+    community = neighbour_community(bset, grid)
     new_code = service.edit_draft(version, "reassign", {"grid": grid["code"],
                                                         "community": community},
                                   PLANNER)["grids"][-1]
@@ -131,14 +120,6 @@ def test_a_renamed_grid_takes_its_people_and_orders_along(service, demo):
     assert (handed["grid_code"], handed["boundary_version"]) == (new_code, version)
     with pytest.raises(InputError, match="unknown grid"):
         service.act(elsewhere, "transfer", DISPATCHER, reason="?", grid_code=grid["code"])
-
-
-def _has_neighbour(bset, grid) -> bool:
-    try:
-        _neighbour_community(bset, grid)
-    except AssertionError:
-        return False
-    return True
 
 
 def test_the_sweep_moves_orders_made_against_the_old_version(service, demo):

@@ -1,14 +1,17 @@
 """The dispatch commands: db upgrade, seed-demo, import-boundaries, activate, sweep, stats."""
 
 import json
+import socket
+import stat
 
 import pytest
 import shapely
 from click.testing import CliRunner
 
 from dispatch.settings import Settings, make_service
+from geo.demo import default_source
 from tests.conftest import toy_layers, write_gpkg
-from tests.dispatch.helpers import report
+from tests.dispatch.helpers import movable_grid, neighbour_community, report
 from web.cli import main
 
 
@@ -110,6 +113,24 @@ def test_a_draft_is_started_edited_previewed_and_re_resolved_from_the_command_li
     assert run(env, "versions", "discard", 1).exit_code == 2
 
 
+def test_activation_says_whom_and_what_it_moved(env, demo):
+    assert run(env, "seed-demo").exit_code == 0
+    index = movable_grid(demo)
+    grid = demo.grids.iloc[index]
+    community = neighbour_community(demo, grid)
+    service = make_service(Settings.from_env(env))
+    service.submit_report(report(demo, index))
+    service.db.dispose()
+    run(env, "versions", "draft", "1")
+    edited = run(env, "versions", "edit", 2, "reassign",
+                 json.dumps({"grid": grid["code"], "community": community}))
+    assert edited.exit_code == 0, edited.output
+    done = run(env, "activate", 2)
+    assert done.exit_code == 0, done.output
+    assert "1 open work orders moved to their new grid (0 handed to its people)" in done.output
+    assert f"the people of grid {grid['code']} now serve grid {community}" in done.output
+
+
 def test_partition_of_stored_communities_makes_a_draft(env, demo):
     assert run(env, "seed-demo").exit_code == 0
     codes = list(demo.communities["code"][:2])
@@ -134,3 +155,118 @@ def test_partition_of_stored_communities_makes_a_draft(env, demo):
     assert [line.split()[0] for line in listing] == ["2", "1"]  # the refused draft is gone
     typo = run(env, "partition", "distrct.gpkg", "--target-households", 400)
     assert typo.exit_code == 2 and "neither a file nor community codes" in typo.output
+
+
+def test_every_command_migrates_a_fresh_instance_and_keeps_it_private(env, tmp_path):
+    assert run(env, "versions", "list").output == ""
+    instance = tmp_path / "instance"
+    assert stat.S_IMODE(instance.stat().st_mode) == 0o700
+    assert stat.S_IMODE((instance / "gridline.db").stat().st_mode) == 0o600
+    assert run(env, "stats").output == "no work orders in that period\n"
+    assert json.loads(run(env, "sweep").output)["marked"] == 0
+    imported = run(env, "import-boundaries", default_source())
+    assert imported.exit_code == 0 and json.loads(imported.output)["version"] == 1
+
+
+def test_a_database_that_cannot_be_used_is_a_one_line_error(env):
+    refused = {**env, "GRIDLINE_DATABASE_URL": "postgresql://gridline:s3cret@127.0.0.1:5999/x"}
+    unmigrated = {**env, "GRIDLINE_AUTO_UPGRADE": "false"}
+    for setting, args, message in (
+            (refused, ("versions", "list"), "database postgresql+psycopg://gridline:***@"),
+            (refused, ("tokens", "create", "someone"), "Connection refused"),
+            ({**env, "GRIDLINE_DATABASE_URL": "notaurl"}, ("stats",), "is not a database URL"),
+            (unmigrated, ("versions", "list"), "no such table")):
+        result = run(setting, *args)
+        assert result.exit_code == 2, args
+        assert result.output.startswith("error: ") and message in result.output, args
+        assert len(result.output.splitlines()) == 1 and "s3cret" not in result.output
+
+
+def test_re_resolving_refuses_a_reversed_period_and_a_missing_folder(env, tmp_path):
+    assert run(env, "seed-demo").exit_code == 0
+    out = tmp_path / "rr.csv"
+    backwards = run(env, "versions", "reresolve", 1, "--out", out, "--since", "2030-01-01",
+                    "--until", "2020-01-01")
+    assert backwards.exit_code == 2 and "must be before until" in backwards.output
+    missing = run(env, "versions", "reresolve", 1, "--out", tmp_path / "nodir" / "rr.csv")
+    assert missing.exit_code == 2 and "is not an existing folder" in missing.output
+    assert not out.exists() and not (tmp_path / "nodir").exists()
+
+
+def test_partition_of_stored_communities_answers_json(env, demo):
+    assert run(env, "seed-demo").exit_code == 0
+    code = demo.communities["code"].iloc[0]
+    done = run(env, "partition", code, "--target-households", 400, "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["version"] == 2
+
+
+def test_accounts_must_name_what_exists_and_what_their_role_takes(env, demo):
+    assert run(env, "seed-demo").exit_code == 0
+    street = demo.streets["code"].iloc[0]
+    password = ("--password", "secret123")
+    for args, message in (
+            (("gw1", "--role", "gridworker", "--gridworker-id", 99999),
+             "no gridworker #99999 on the roster"),
+            (("dep1", "--role", "department", "--department", "NOPE"), "no department 'NOPE'"),
+            (("dep1", "--role", "department", "--department", "x" * 41), "no department"),
+            (("dis1", "--role", "dispatcher", "--street", 999), "no street '999'"),
+            (("rep1", "--role", "reporter", "--street", street), "takes no street_code"),
+            (("rep1", "--role", "reporter", "--department", "chengguan"), "takes no department")):
+        result = run(env, "users", "add", *args, *password)
+        assert result.exit_code == 2 and result.output == f"error: {result.output[7:]}", args
+        assert message in result.output, args
+    added = [run(env, "users", "add", *args, *password) for args in (
+        ("gwtwo", "--role", "gridworker", "--gridworker-id", 2),
+        ("dis1", "--role", "dispatcher", "--street", street),
+        ("dep1", "--role", "department", "--department", "chengguan"))]
+    assert all(a.exit_code == 0 for a in added), [a.output for a in added]
+    too_long = run(env, "tokens", "create", "dis1", "--name", "x" * 101)
+    assert too_long.exit_code == 2 and "token name: 1-100 characters" in too_long.output
+    assert run(env, "gridworkers", "remove", 2).exit_code == 0
+    deactivated = run(env, "tokens", "create", "gwtwo")
+    assert deactivated.exit_code == 2 and "'gwtwo' is deactivated" in deactivated.output
+
+
+def test_over_long_account_fields_on_postgres_show_no_password_hash(env, postgres, pg_url):
+    env = {**env, "GRIDLINE_DATABASE_URL": pg_url, "GRIDLINE_DELIVERY_WORKER": "false"}
+    for option in ("--department", "--street"):
+        role = "department" if option == "--department" else "dispatcher"
+        result = run(env, "users", "add", "longone", "--role", role, option, "9" * 300,
+                     "--password", "secret123")
+        assert result.exit_code == 2 and result.output.startswith("error: no ")
+        assert "scrypt" not in result.output
+    assert run(env, "users", "add", "plan1", "--role", "planner", "--password",
+               "secret123").exit_code == 0
+    refused = run(env, "tokens", "create", "plan1", "--name", "x" * 101)
+    assert refused.exit_code == 2 and "DataError" not in refused.output
+
+
+def test_a_short_username_is_refused_before_the_password_is_asked_for(env):
+    result = CliRunner().invoke(main, ["users", "add", "li", "--role", "dispatcher", "--street",
+                                       "610104001"], env=env, input="")
+    assert result.exit_code == 2
+    assert result.output == "error: username: 3-100 letters, digits or _ . @ -\n"
+
+
+@pytest.mark.parametrize("option, message", [
+    (("--threads", 0), "0 is not in the range x>=1"),
+    (("--port", 99999), "99999 is not in the range 0<=x<=65535"),
+])
+def test_serve_refuses_options_it_cannot_serve_with(env, option, message):
+    result = run(env, "serve", *option)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_serve_on_a_taken_port_is_a_one_line_error(env, postgres, pg_url, monkeypatch):
+    monkeypatch.setattr("web.logs.log_to_stderr", lambda level: None)
+    env = {**env, "GRIDLINE_DATABASE_URL": pg_url, "GRIDLINE_DELIVERY_WORKER": "false",
+           "GRIDLINE_GROUP_COMMIT": "false"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(env, "serve", "--port", port)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
+    assert len(result.output.splitlines()) == 1

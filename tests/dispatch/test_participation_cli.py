@@ -3,9 +3,11 @@ supermarket shelves; coverage, points adjustments and statements, the service-or
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
-from dispatch.compounds import demo_compounds_file
+from dispatch.compounds import Compounds, demo_compounds_file
+from dispatch.errors import InputError
 from dispatch.settings import Settings, make_service
 from dispatch.stations import demo_station_hours_file
 from dispatch.supermarket import Supermarket
@@ -42,3 +44,58 @@ def test_the_demo_files_regenerate_unchanged():
     result = CliRunner().invoke(main, ["demo-participation"])
     assert result.exit_code == 0 and result.output.count("wrote") == 2
     assert [f.read_bytes() for f in files] == before
+
+
+def test_a_negative_amount_takes_points_as_the_help_says(env):  # noqa: F811
+    assert run(env, "db", "upgrade").exit_code == 0
+    assert run(env, "users", "add", "rep1", "--role", "reporter", "--password",
+               "correct horse").exit_code == 0
+    assert run(env, "points", "adjust", "rep1", 10, "--reason", "奖励").exit_code == 0
+    taken = run(env, "points", "adjust", "rep1", "-5", "--reason", "扣减")
+    assert taken.exit_code == 0, taken.output
+    assert "-5, balance 5" in taken.output
+
+
+def _compounds_file(path, change):
+    """The first four demo compounds, with ``change`` applied to their features."""
+    features = json.loads(demo_compounds_file().read_text(encoding="utf-8"))["features"][:4]
+    change(features)
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}),
+                    encoding="utf-8")
+    return path
+
+
+BOWTIE = {"type": "Polygon", "coordinates": [[[108.91, 34.20], [108.92, 34.21], [108.92, 34.20],
+                                              [108.91, 34.21], [108.91, 34.20]]]}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f[0]["properties"].update(built_year="abc"),
+     "feature 1: built_year 'abc' is not a year"),
+    (lambda f: f[1]["properties"].update(built_year=None), "feature 2: built_year is missing"),
+    (lambda f: f[1]["properties"].update(code=f[0]["properties"]["code"]),
+     "feature 2: code 610104001001001C is repeated"),
+    (lambda f: f[2].update(geometry=None),
+     "feature 3: geometry must be a polygon or multipolygon"),
+    (lambda f: f[2].update(geometry=BOWTIE), "feature 3: geometry is invalid (Self-intersection"),
+    (lambda f: f[3]["properties"].update(community_code="999"),
+     "feature 4: community_code '999' is not a community of the active boundary version"),
+])
+def test_a_bad_compounds_file_is_refused_whole(env, tmp_path, change, message):  # noqa: F811
+    assert run(env, "seed-demo").exit_code == 0
+    before = json.loads(run(env, "compound-coverage").output)
+    result = run(env, "load-compounds", _compounds_file(tmp_path / "bad.geojson", change))
+    assert result.exit_code == 2
+    assert result.output.startswith("error: compounds file: ") and message in result.output
+    assert len(result.output.splitlines()) == 1
+    assert json.loads(run(env, "compound-coverage").output) == before
+
+
+def test_a_bad_compounds_file_changes_nothing_on_either_backend(database, tmp_path):
+    compounds = Compounds(database)
+    before = compounds.coverage()
+    bad = _compounds_file(tmp_path / "bad.geojson",
+                          lambda f: f[1]["properties"].update(code=f[0]["properties"]["code"]))
+    with pytest.raises(InputError, match="code 610104001001001C is repeated"):
+        compounds.load(bad)
+    assert compounds.coverage() == before

@@ -222,3 +222,15 @@ def test_metric_crs_can_be_chosen_and_measures_the_same(toy_gpkg):
     assert np.allclose(gk_areas, utm_areas, rtol=2e-4, atol=0)
     with pytest.raises(CRSError, match="not a projected system in metres"):
         load_boundaries(toy_gpkg, metric_crs="EPSG:4490")
+
+
+@pytest.mark.parametrize("geojson", [
+    '{"type": "FeatureCollection", "features": []}',
+    '{"type": "Polygon", "coordinates": []}',
+])
+def test_a_source_without_grids_is_refused(tmp_path, geojson):
+    path = tmp_path / "empty.geojson"
+    path.write_text(geojson)
+    for metric_crs in (None, "EPSG:4545"):
+        with pytest.raises(BoundaryError, match="the grids layer has no features"):
+            load_boundaries(path, metric_crs=metric_crs)

@@ -106,7 +106,7 @@ class Compounds:
                                  "was loaded", field="compounds")
             bounds = shapely.bounds(frame.geometry.to_numpy())
             rows = [{"code": str(code), "name": name, "community_code": community,
-                     "property_company": company or None, "built_year": int(year),
+                     "property_company": company or None, "built_year": int(float(year)),
                      "geometry": wkb, "west": box[0], "south": box[1], "east": box[2],
                      "north": box[3]}
                     for code, name, community, company, year, wkb, box in zip(

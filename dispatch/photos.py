@@ -4,7 +4,7 @@ Only JPEG, PNG and WebP are taken, recognised by their magic bytes, sized from t
 then fully decoded, so a renamed, truncated or oversized file is refused before it costs memory.
 The stored copy is written from the pixels alone (turned upright first), which drops every
 metadata block; a thumbnail is stored beside it. A JPEG with more pixels than are decoded at
-full size is decoded, and so stored, at 1/2 (or 1/4, 1/8) of its size.
+full size is decoded, and so stored, at half its width and height.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 25_000_000
 # A JPEG may declare up to this many pixels, decoded in libjpeg's draft mode at 1/2 to fit
 # under MAX_PIXELS (50 MP phone photos: 8160x6144). Only a baseline JPEG: a progressive one
-# buffers every coefficient of the full image, ~3 bytes a pixel, whatever the scale.
+# buffers every coefficient of the full image, ~3 bytes a pixel, whatever the scale. 1/2 always
+# fits: a JPEG's sides are at most 65535, so halved (rounded up) 64 million pixels stay below
+# 16.1 million, whatever the shape.
 MAX_JPEG_PIXELS = 64_000_000
 THUMBNAIL_PX = 320
 FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
@@ -91,10 +93,8 @@ def check_photo(data, max_bytes: int = MAX_PHOTO_BYTES) -> Image.Image:
                          field="photo") from None
     baseline = kind == "JPEG" and not image.info.get("progressive")
     _check_size(*image.size, MAX_JPEG_PIXELS if baseline else MAX_PIXELS)
-    if image.width * image.height > MAX_PIXELS:  # a baseline JPEG: decoded at 1/2, 1/4 or 1/8
-        scale = next((s for s in (2, 4) if -(-image.width // s) * -(-image.height // s)
-                      <= MAX_PIXELS), 8)
-        image.draft(None, (image.width // scale, image.height // scale))
+    if image.width * image.height > MAX_PIXELS:  # a baseline JPEG: decoded at 1/2
+        image.draft(None, (image.width // 2, image.height // 2))
     try:
         image.load()
     except UNREADABLE as exc:

@@ -16,10 +16,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from dispatch.catalogue import load_catalogue
 from dispatch.notify import notifier_from_settings
 from dispatch.services import Service
-from dispatch.storage import Database
+from dispatch.storage import Database, normalise_url
 
 PREFIX = "GRIDLINE_"
 
@@ -60,8 +62,9 @@ class Settings:
 
 def make_service(settings: Settings) -> Service:
     """A service wired to the configured database, catalogue and notifier."""
-    if settings.database_url.startswith("sqlite:///"):
-        _private_file(Path(settings.database_url.removeprefix("sqlite:///")))
+    url = make_url(normalise_url(settings.database_url))
+    if url.get_backend_name() == "sqlite" and url.database:
+        _private_file(Path(url.database))
     return Service(Database(settings.database_url), load_catalogue(settings.catalogue),
                    settings.media, notifier=notifier_from_settings(settings.webhook_url),
                    timezone=settings.timezone)

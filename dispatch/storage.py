@@ -718,10 +718,11 @@ class OrderRepository:
 
     def placed_elsewhere(self, boundary_version: int) -> list:
         """Open orders placed under another boundary version than ``boundary_version``: id,
-        lon, lat and their grid, community and street codes."""
+        lon, lat, that version and their grid, community and street codes."""
         c = t.work_orders.c
         return self.c.execute(select(
-            c.id, c.lon, c.lat, c.grid_code, c.community_code, c.street_code).where(
+            c.id, c.lon, c.lat, c.boundary_version, c.grid_code, c.community_code,
+            c.street_code).where(
             c.boundary_version != boundary_version, c.state.not_in([str(s) for s in FINAL]))
             .order_by(c.id)).all()
 

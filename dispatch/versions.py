@@ -85,12 +85,12 @@ class BoundaryVersions:
             raise InputError(f"boundary version {version} has validation errors and cannot "
                              "be activated", field="version")
         resolver = self.resolver(version) if not row.draft else Resolver(self._set_of(row))
-        previous = self._active_row()
+        previous = self.active_row()
         old = (self.boundaries(previous.id)
                if previous is not None and previous.id != version else None)
         with self.db.unit_of_work() as uow:
             uow.lock("boundary_versions")
-            active = self._active_row(uow)
+            active = self.active_row(uow)
             if active != previous:
                 raise Conflict("another boundary version was activated meanwhile; try again")
             if (row.draft and active is not None and active.id != row.base_version
@@ -116,7 +116,7 @@ class BoundaryVersions:
         return {"grids_followed": roster["followed"], "grids_unplaced": roster["unplaced"],
                 "orders": regrid_open_orders(self)}
 
-    def _active_row(self, uow=None):
+    def active_row(self, uow=None):
         """The active version's id and activation time (None when none is)."""
         query = select(t.boundary_versions.c.id, t.boundary_versions.c.activated_at).where(
             t.boundary_versions.c.active)
@@ -126,9 +126,7 @@ class BoundaryVersions:
             return reading.execute(query).first()
 
     def has_active_version(self) -> bool:
-        with self.db.read() as uow:
-            return uow.execute(select(t.boundary_versions.c.id).where(
-                t.boundary_versions.c.active)).first() is not None
+        return self.active_row() is not None
 
     def active_resolver(self) -> tuple[int, Resolver]:
         """The active version's id and resolver (built once per version, then cached)."""

@@ -17,7 +17,8 @@ The rules keep the grids of a community tiling it:
 * ``reassign``: a grid moves to an adjacent community (which grows by the grid while the old one
   shrinks; streets follow the same way) and gets the next code under it.
 * ``partition``: the grids of whole communities redrawn as balanced, compact grids around a
-  target of households (see :mod:`geo.partition`), coded in reading order.
+  target of households (see :mod:`geo.partition`), numbered in reading order after their
+  community's earlier codes.
 * ``station``: one service station added, changed (name, services, position) or removed; a
   station stands inside the district.
 * ``replace``: a whole layer read from an uploaded file, coded and linked like an import.
@@ -95,7 +96,7 @@ def apply_edit(bset: BoundarySet, operation: str, params: dict, points=None,
     if operation == "reassign":
         return reassign_grid(bset, _code(params, "grid"), _code(params, "community"), retired)
     if operation == "partition":
-        return partition_communities(bset, params, points, weights)
+        return partition_communities(bset, params, points, weights, retired)
     if operation == "station":
         return edit_station(bset, params)
     raise EditError(f"operation must be one of {', '.join(OPERATIONS[:-1])}",
@@ -240,9 +241,10 @@ def reassign_grid(bset: BoundarySet, code: str, community_code: str,
                   (code, new_code))
 
 
-def partition_communities(bset: BoundarySet, params: dict, points=None,
-                          weights=None) -> Edited:
-    """Redraw the grids of ``params["communities"]`` with :func:`geo.partition.partition`."""
+def partition_communities(bset: BoundarySet, params: dict, points=None, weights=None,
+                          retired=frozenset()) -> Edited:
+    """Redraw the grids of ``params["communities"]`` with :func:`geo.partition.partition`; the
+    new grids take codes after every one their community has had (see :func:`_fresh_codes`)."""
     codes = params.get("communities")
     if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
         raise EditError("communities must be a list of community codes", field="communities")
@@ -255,14 +257,32 @@ def partition_communities(bset: BoundarySet, params: dict, points=None,
         field = PARTITION_FIELDS.get(exc.field, exc.field)
         raise EditError(str(exc), field=field) from None
     q = result.quality.overall
+    redrawn = _fresh_codes(result.boundaries, bset, codes, retired)
     before = set(bset.grids.loc[bset.grids["community_code"].isin(codes), "code"])
-    after = set(result.boundaries.grids.loc[
-        result.boundaries.grids["community_code"].isin(codes), "code"])
+    after = set(redrawn.grids.loc[redrawn.grids["community_code"].isin(codes), "code"])
     ratio = "–" if q["ratio"] is None or not np.isfinite(q["ratio"]) else f"{q['ratio']:.2f}"
     summary = (f"partitioned {', '.join(codes)} into {q['grids']} grids: "
                f"{result.quality.weight_name} per grid {q['min']:.0f}–{q['max']:.0f} "
                f"(max/min {ratio}), mean Polsby-Popper {q['pp_mean']:.2f}")
-    return Edited(result.boundaries, summary, tuple(sorted(before | after)))
+    return Edited(redrawn, summary, tuple(sorted(before | after)))
+
+
+def _fresh_codes(new: BoundarySet, old: BoundarySet, communities, retired) -> BoundarySet:
+    """``new`` with the grids of ``communities`` numbered, in the order partitioning gave them,
+    after every code their community's grids have had (in ``old`` or ``retired``), and named
+    after those numbers: a code an earlier grid had never names another place."""
+    grids = new.grids.copy()
+    for community in communities:
+        rows = grids.index[grids["community_code"] == community]
+        rows = rows[np.argsort(grids.loc[rows, "code"].to_numpy(object), kind="stable")]
+        first = int(_next_code(old.grids, community, retired)[-LEVEL_DIGITS:])
+        if first + len(rows) - 1 > MAX_CHILDREN:
+            raise EditError(f"community {community} has too few free grid codes left for "
+                            f"{len(rows)} grids", field="communities")
+        codes = [f"{community}{n:0{LEVEL_DIGITS}d}" for n in range(first, first + len(rows))]
+        grids.loc[rows, "code"] = codes
+        grids.loc[rows, "name"] = [_grid_name(old, community, c) for c in codes]
+    return dataclasses.replace(new, grids=sorted_layer(grids))
 
 
 def edit_station(bset: BoundarySet, params: dict) -> Edited:

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from geo.boundaries import BoundarySet
-from geo.crs import WGS84, parse_crs, to_wgs84, to_wgs84_one, transformer
+from geo.crs import WGS84, from_wgs84, parse_crs, to_wgs84, to_wgs84_one, transformer
 from geo.errors import CoordinateError
 from geo.locate import FarAway, NearestPoint, Outline, PolygonLocator
 
@@ -282,7 +282,8 @@ def input_problems(x, y, system) -> np.ndarray:
 def conversion_problem(x: float, y: float, lon: float, lat: float, system) -> str:
     """Why the point (``x``, ``y``) of ``system``, converted to WGS84 (``lon``, ``lat``),
     cannot be resolved, or "": it left the Earth (not finite, or beyond ±180/±90), or, given
-    in a projected system, it does not convert back to itself (see the module doc)."""
+    in a projected system, :func:`geo.crs.from_wgs84` does not take it back to itself (see the
+    module doc)."""
     given = f"({x}, {y}) in {system.name}"
     if not (math.isfinite(lon) and abs(lon) <= MAX_LON):
         return f"longitude out of range: {given} converts to longitude {lon}"
@@ -290,7 +291,7 @@ def conversion_problem(x: float, y: float, lon: float, lat: float, system) -> st
         return f"latitude out of range: {given} converts to latitude {lat}"
     if system.is_geographic:
         return ""
-    back = transformer(WGS84, system.crs).transform(lon, lat)
+    back = from_wgs84(lon, lat, system)
     for name, value, again in (("longitude", x, back[0]), ("latitude", y, back[1])):
         if not np.isclose(again, value, **ROUND_TRIP):
             return (f"{name} out of range: {given} lies beyond what that system covers (it "
@@ -306,7 +307,7 @@ def conversion_problems(x, y, lon, lat, system) -> np.ndarray:
                 & (np.abs(lat) <= MAX_LAT))
     ok = ~bad
     if not system.is_geographic and ok.any():
-        back_x, back_y = transformer(WGS84, system.crs).transform(lon[ok], lat[ok])
+        back_x, back_y = from_wgs84(lon[ok], lat[ok], system)
         bad[ok] = ~(np.isclose(back_x, x[ok], **ROUND_TRIP)
                     & np.isclose(back_y, y[ok], **ROUND_TRIP))
     reason = np.full(len(x), "", dtype=object)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
 import zipfile
 import zlib
@@ -243,7 +244,7 @@ def _check_gdal_file(path: Path) -> None:
     ``<OGRVRTDataSource>`` would read any file of the server or fetch a URL. So only these pass:
     a GeoPackage starting with the SQLite header, FlatGeobuf with its magic bytes, and a
     shapefile whose .shp (and .shx) start with the file code 9994. (GeoJSON, zips and CSV never
-    reach GDAL unchecked: see :func:`_geojson`, :func:`_zip_members`.) Raises
+    reach GDAL unchecked: see :func:`_geojson`, :func:`_unzip_shapefiles`.) Raises
     :class:`BoundaryError` naming the file.
     """
     suffix = path.suffix.lower()
@@ -282,22 +283,6 @@ def _check_part(path: Path, name: str, head: bytes) -> None:
                              "code 9994)")
     if part == ".dbf" and (not head or head[0] not in DBF_VERSIONS):
         raise _refused(path, f"{name} is not a dBASE table")
-
-
-def _zip_members(path: Path) -> list[zipfile.ZipInfo]:
-    """The members of a zipped shapefile to extract, after checking the whole listing: only
-    shapefile parts, at the top level, within the count and size limits, with the right first
-    bytes."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            wanted = _check_zip_listing(path, archive.infolist())
-            for member in wanted:
-                if member.filename.lower().endswith((".shp", ".shx", ".dbf")):
-                    with archive.open(member) as f:
-                        _check_part(path, member.filename, f.read(16))
-            return wanted
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise _refused(path, f"not a readable zip file: {exc}") from None
 
 
 def _check_zip_listing(path: Path, members: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
@@ -344,24 +329,22 @@ def _check_zip_listing(path: Path, members: list[zipfile.ZipInfo]) -> list[zipfi
 
 
 def _unzip_shapefiles(path: Path, folder: Path) -> list[Path]:
-    """Extract the checked parts of a zipped shapefile into ``folder``; the .shp files.
+    """Extract the parts of a zipped shapefile into ``folder``; the .shp files.
 
-    Bytes are counted as they are written, so a member unpacking to more than it declares
-    cannot pass the size limit either."""
-    members = _zip_members(path)
-    left = MAX_UNZIPPED_BYTES
+    One pass over one open archive: its listing is checked first (:func:`_check_zip_listing`:
+    shapefile parts only, at the top level, within the count and size limits), then each part's
+    first bytes as it is unpacked, so GDAL only ever sees checked parts. zipfile reads no member
+    past the size its listing declares, so the listing's size limit bounds what is written."""
     shapes = []
     try:
         with zipfile.ZipFile(path) as archive:
-            for member in members:
+            for member in _check_zip_listing(path, archive.infolist()):
                 target = folder / member.filename
                 with archive.open(member) as source, target.open("wb") as out:
-                    while chunk := source.read(1024 * 1024):
-                        left -= len(chunk)
-                        if left < 0:
-                            raise _refused(path, f"it unpacks to more than "
-                                                 f"{MAX_UNZIPPED_BYTES:,} bytes")
-                        out.write(chunk)
+                    head = source.read(16)
+                    _check_part(path, member.filename, head)
+                    out.write(head)
+                    shutil.copyfileobj(source, out)
                 if target.suffix.lower() == ".shp":
                     shapes.append(target)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:

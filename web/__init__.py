@@ -60,7 +60,7 @@ def create_app(config: dict | None = None, service=None) -> Flask:
     app.url_map.converters["int"] = AsciiIdConverter
     settings = Settings.from_config({k: v for k, v in app.config.items() if isinstance(k, str)})
     service = service or make_service(settings)
-    if app.config.get("AUTO_UPGRADE", True):
+    if settings.auto_upgrade:
         service.db.upgrade()
     service.active_ttl = float(app.config.get("ACTIVE_VERSION_TTL", 2.0))
     if app.config.get("DELIVERY_WORKER", not app.testing):

@@ -21,7 +21,7 @@ from dispatch.errors import Forbidden, InputError
 from geo.crs import parse_crs, to_wgs84
 from geo.errors import GridlineError
 from geo.plain import plain
-from geo.sources import LAYERS
+from geo.sources import LAYERS, SOURCE_SUFFIXES
 from web.api import body
 from web.args import int_arg, period_from, whole_number
 from web.auth import current_user, login_redirect, require_user
@@ -34,7 +34,9 @@ API = "/api/v1/boundary-versions"
 EDIT_FIELDS = {"operation", "grid", "grids", "line", "polygon", "community", "communities",
                "target", "min", "max", "weight", "station", "name", "services", "point",
                "remove", "crs", "expected_revision"}
-UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".fgb", ".zip")  # .zip: a zipped shapefile
+# What geo.sources reads as a single file, less a bare .shp: one upload cannot bring its .shx
+# and .dbf, so a shapefile comes zipped.
+UPLOAD_SUFFIXES = tuple(s for s in SOURCE_SUFFIXES if s != ".shp")
 PLANNERS = ("planner", "admin")
 IMPACT_COLUMNS = ["code", "change", "community_before", "community_after", "area_before_m2",
                   "area_after_m2", "area_change_m2", "reports_per_month_before",
@@ -102,9 +104,9 @@ def replace_layer(version: int, layer: str):
     format's signature before GDAL sees it, as GDAL would otherwise pick a driver from the
     content (a VRT in a ``.json`` reads any file of the server). A zip is checked by its
     listing (shapefile parts only, each .shp with its .shx and .dbf, within count and size
-    limits) and its parts' first bytes before anything is unpacked (:mod:`geo.sources`). A file
-    holding several layers or shapefiles gives the one named after ``layer``, else it is
-    refused naming them."""
+    limits) before anything is unpacked, and each part's first bytes as it is unpacked
+    (:mod:`geo.sources`). A file holding several layers or shapefiles gives the one named after
+    ``layer``, else it is refused naming them."""
     user = planner()
     if layer not in LAYERS:
         raise InputError(f"layer must be one of {', '.join(LAYERS)}", field="layer")

@@ -24,7 +24,7 @@ from dispatch.model import FINAL, WorkOrder
 
 Person = namedtuple("Person", "grid_code id role")
 Active = namedtuple("Active", "id activated_at")
-Place = namedtuple("Place", "id lon lat grid_code community_code street_code")
+Place = namedtuple("Place", "id lon lat boundary_version grid_code community_code street_code")
 OutboxRow = namedtuple("OutboxRow", "id attempts payload")
 
 
@@ -130,7 +130,8 @@ class FakeOrders:
                 if copy.deepcopy(order).check_deadlines(now)]
 
     def placed_elsewhere(self, boundary_version: int) -> list:
-        return [Place(i, o.lon, o.lat, o.grid_code, o.community_code, o.street_code)
+        return [Place(i, o.lon, o.lat, o.boundary_version, o.grid_code, o.community_code,
+                      o.street_code)
                 for i, o in sorted(self.db.orders.items())
                 if o.boundary_version != boundary_version and o.state not in FINAL]
 

@@ -43,7 +43,8 @@ def _trail(service, order_id) -> list[str]:
     return [a["action"] for a in service.order(order_id, staff=True)["audit"]]
 
 
-def test_a_split_moves_the_open_orders_of_the_new_part(service, demo):
+def test_a_split_moves_the_open_orders_of_the_new_part(service, demo, monkeypatch):
+    monkeypatch.setattr("dispatch.regrid.MOVE_BATCH", 1)  # one transaction per order
     grid = service.boundaries(1).grids.iloc[100]
     line, west, east = _cut(grid)
     waiting = service.submit_report(_at(demo, 100, west))["work_order_id"]
@@ -61,7 +62,7 @@ def test_a_split_moves_the_open_orders_of_the_new_part(service, demo):
     new_code = edited["grids"][1]
     assert service.boundaries(version).grids.set_index("code").geometry[new_code].covers(west)
     done = service.activate_version(version)
-    assert done["orders"] == {"checked": 3, "moved": 2, "rerouted": 1}
+    assert done["orders"] == {"checked": 3, "moved": 2, "rerouted": 1, "outside": 0}
 
     after = {i: service.order(i, staff=True) for i in (waiting, taken, staying)}
     assert {i: (o["grid_code"], o["boundary_version"]) for i, o in after.items()} == {
@@ -152,3 +153,47 @@ def test_closed_orders_keep_their_place(service, demo):
     assert service.activate_version(version)["orders"]["checked"] == 0
     closed = service.order(order)
     assert (closed["grid_code"], closed["boundary_version"]) == (grid["code"], 1)
+
+
+def test_a_transfer_to_an_unchanged_grid_stands(service, demo):
+    order = service.submit_report(report(demo, 100))["work_order_id"]
+    there = service.boundaries(1).grids.iloc[300]["code"]
+    service.act(order, "transfer", DISPATCHER, reason="划错网格", grid_code=there)
+    moved_by_hand = service.order(order)
+    version = service.start_draft(1, PLANNER)["version"]
+    line, _, _ = _cut(service.boundaries(1).grids.iloc[20])  # far from both grids
+    service.edit_draft(version, "split", {"grid": service.boundaries(1).grids.iloc[20]["code"],
+                                          "line": line}, PLANNER)
+    assert service.activate_version(version)["orders"]["moved"] == 0
+    after = service.order(order, staff=True)
+    assert (after["grid_code"], after["assignee_id"], after["boundary_version"]) == (
+        there, moved_by_hand["assignee_id"], version)
+    assert "regrid" not in _trail(service, order)
+
+
+def test_a_sweep_overtaken_by_an_activation_moves_nothing_back(service, demo):
+    sweeper = Service(service.db, service.catalogue, service.media, clock=service.clock)
+    sweeper.active_ttl = 3600
+    assert sweeper.active_resolver()[0] == 1  # it still takes version 1 for the active one
+    grid = service.boundaries(1).grids.iloc[100]
+    line, west, _ = _cut(grid)
+    order = service.submit_report(_at(demo, 100, west))["work_order_id"]
+    version = service.start_draft(1, PLANNER)["version"]
+    new_code = service.edit_draft(version, "split", {"grid": grid["code"], "line": line},
+                                  PLANNER)["grids"][1]
+    service.activate_version(version)
+    trail = _trail(service, order)
+    assert sweeper.sweep()["regridded"] == 0
+    assert service.order(order)["grid_code"] == new_code and _trail(service, order) == trail
+
+
+def test_an_order_off_the_new_district_keeps_its_codes(service, demo, toy_gpkg):
+    order = service.submit_report(report(demo, 100))["work_order_id"]
+    before = service.order(order)
+    imported = service.import_boundaries(toy_gpkg, district_code="610104", activate=True)
+    after = service.order(order, staff=True)
+    assert (after["grid_code"], after["assignee_id"]) == (before["grid_code"],
+                                                          before["assignee_id"])
+    assert after["boundary_version"] == imported["version"]
+    assert "regrid" not in _trail(service, order)
+    assert service.sweep()["regridded"] == 0

@@ -7,6 +7,7 @@ import stat
 import pytest
 import shapely
 from click.testing import CliRunner
+from sqlalchemy import inspect
 
 from dispatch.settings import Settings, make_service
 from geo.demo import default_source
@@ -166,6 +167,27 @@ def test_every_command_migrates_a_fresh_instance_and_keeps_it_private(env, tmp_p
     assert json.loads(run(env, "sweep").output)["marked"] == 0
     imported = run(env, "import-boundaries", default_source())
     assert imported.exit_code == 0 and json.loads(imported.output)["version"] == 1
+
+
+def test_a_sqlite_url_with_options_keeps_the_database_file_private(tmp_path):
+    url = f"sqlite:///{tmp_path}/q.db?timeout=30"
+    make_service(Settings.from_config({"DATABASE_URL": url, "INSTANCE": str(tmp_path / "i")})
+                 ).db.dispose()
+    assert stat.S_IMODE((tmp_path / "q.db").stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("q.db")) == ["q.db"]
+
+
+@pytest.mark.parametrize("value, migrated", [("off", False), ("no", False), ("0", False),
+                                             ("yes", True), ("true", True)])
+def test_the_web_app_reads_auto_upgrade_as_the_command_line_does(tmp_path, value, migrated):
+    from web import create_app
+
+    app = create_app({"INSTANCE": str(tmp_path), "TESTING": True, "AUTO_UPGRADE": value,
+                      "DELIVERY_WORKER": False, "GROUP_COMMIT": False})
+    db = app.extensions["gridline"].db
+    tables = inspect(db.engine).get_table_names()
+    db.dispose()
+    assert ("work_orders" in tables) == migrated
 
 
 def test_a_database_that_cannot_be_used_is_a_one_line_error(env):

@@ -314,3 +314,23 @@ def test_a_draft_others_started_from_is_not_deleted(service):
     service.discard_draft(child)
     service.discard_draft(parent)
     assert [v["version"] for v in service.versions()] == [1]
+
+
+def test_a_partition_numbers_its_grids_after_every_earlier_code(service):
+    version = service.start_draft(1, PLANNER)["version"]
+    grids = service.boundaries(1).grids
+    community = grids["community_code"].iloc[100]
+    old = sorted(grids.loc[grids["community_code"] == community, "code"])
+    service.edit_draft(version, "partition", {"communities": [community], "target": 400},
+                       PLANNER)
+    redrawn = service.boundaries(version).grids
+    new = sorted(redrawn.loc[redrawn["community_code"] == community, "code"])
+    assert new and min(new) > old[-1]  # none names a place an earlier grid was
+    numbers = [int(c[-3:]) for c in new]
+    assert numbers == list(range(numbers[0], numbers[0] + len(new)))
+    names = redrawn.set_index("code").loc[new, "name"]
+    assert all(name.endswith(f"第{int(code[-3:])}网格") for code, name in names.items())
+    # Activation then tells whose grid went where, or that nobody took over from it.
+    done = service.activate_version(version)
+    assert set(done["grids_followed"]) | set(done["grids_unplaced"]) == set(old)
+    assert set(done["grids_followed"].values()) <= set(new)

@@ -5,7 +5,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
+from dispatch import schema as t
 from dispatch.compounds import Compounds, demo_compounds_file
 from dispatch.errors import InputError
 from dispatch.settings import Settings, make_service
@@ -99,3 +101,22 @@ def test_a_bad_compounds_file_changes_nothing_on_either_backend(database, tmp_pa
     with pytest.raises(InputError, match="code 610104001001001C is repeated"):
         compounds.load(bad)
     assert compounds.coverage() == before
+
+
+def test_years_written_as_text_are_read_as_years(database, tmp_path):
+    def as_text(features):
+        features[0]["properties"]["built_year"] = "1998.0"
+        features[1]["properties"]["built_year"] = "2003"
+
+    path = _compounds_file(tmp_path / "text.geojson", as_text)
+    compounds = Compounds(database)
+    try:
+        assert compounds.load(path) == 4
+        codes = [f["properties"]["code"]
+                 for f in json.loads(path.read_text("utf-8"))["features"]]
+        with database.read() as uow:
+            years = dict(uow.execute(select(t.compounds.c.code,
+                                            t.compounds.c.built_year)).all())
+        assert (years[codes[0]], years[codes[1]]) == (1998, 2003)
+    finally:  # the seeded database is shared by the tests after this one
+        compounds.load()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dispatch.errors import InputError
-from dispatch.photos import MAX_PIXELS, check_photo
+from dispatch.photos import MAX_JPEG_PIXELS, MAX_PIXELS, check_photo
 from dispatch.services import Actor
 from tests.dispatch.helpers import photo, report
 
@@ -105,6 +105,13 @@ def test_a_large_baseline_jpeg_is_decoded_and_stored_at_half_size(service, demo)
         assert saved.size == (3000, 2250)
     with Image.open(service.media / stored.replace(".jpg", ".thumb.jpg")) as thumb:
         assert thumb.size == (320, 240)
+
+
+def test_half_size_fits_every_jpeg_within_the_limits():
+    """check_photo decodes a large JPEG at 1/2 only: whatever its shape, a JPEG of at most
+    MAX_JPEG_PIXELS (each side at most 65535, 16 bits in its header) halved, rounded up, holds at
+    most (w + 1)(h + 1) / 4 <= (MAX_JPEG_PIXELS + 2 * 65535 + 1) / 4 pixels."""
+    assert (MAX_JPEG_PIXELS + 2 * 65535 + 1) / 4 <= MAX_PIXELS
 
 
 def test_a_large_progressive_jpeg_is_refused_before_it_is_decoded():

@@ -188,6 +188,25 @@ def test_bad_single_points_are_refused(resolver, lon, lat, message, field):
     assert info.value.field == field
 
 
+@pytest.mark.parametrize("system, x, y, field", [
+    ("EPSG:4547", 1e9, 3.8e6, "lon"), ("EPSG:3857", 1e30, 1e30, "lon"),
+    ("EPSG:3857", 1e6, 1e30, "lat"), ("EPSG:3857", 3e7, 4e6, "lon"),
+])
+def test_projected_points_beyond_their_system_are_refused_alike_one_by_one_and_in_bulk(
+        resolver, system, x, y, field):
+    """A projected point that leaves the Earth, or that the way back (``from_wgs84``) does not
+    return to, gets the same reason from ``resolve`` and ``resolve_many``; a good point beside
+    it still resolves."""
+    with pytest.raises(CoordinateError, match=system) as info:
+        resolver.resolve(x, y, crs=system)
+    assert info.value.field == field
+    good_x, good_y = from_wgs84(108.915, 34.215, system)
+    bulk = resolver.resolve_many([x, float(good_x)], [y, float(good_y)], crs=system,
+                                 errors="mark")
+    assert bulk["status"].tolist() == ["invalid", "ok"]
+    assert bulk["reason"][0] == str(info.value) and bulk["grid_code"][1] == A2E
+
+
 def test_swapped_order_is_detected(resolver):
     with pytest.raises(CoordinateError, match="order looks swapped"):
         resolver.resolve(34.205, 108.905)

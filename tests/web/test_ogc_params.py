@@ -4,8 +4,10 @@ publishes, and the links between a document's JSON and HTML forms."""
 import html
 import re
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import geopandas as gpd
+import numpy as np
 import pytest
 
 from dispatch.checks import check_datetime
@@ -70,6 +72,52 @@ def test_bbox_forms_alike_on_layers_and_orders(client, demo, three_orders, cid, 
     answer = client.get(f"/ogc/collections/{cid}/items?bbox={box}&limit=1000")
     assert answer.status_code == 200
     assert answer.json["numberMatched"] == (total if everything else 0)
+
+
+# A bbox from 108.93 east round the Earth to 108.92 crosses 180° and holds the district but a
+# strip: as two boxes, 108.93 to 180 (the district's east) and -180 to 108.92 (its west).
+ROUND_THE_WORLD = "108.93,34.2,108.92,34.3"
+
+
+@pytest.mark.parametrize("limit", [2, 3, 5])
+def test_orders_page_across_the_two_boxes_of_an_antimeridian_bbox(client, service, demo, clock,
+                                                                  limit):
+    """Pages run through the first box's orders, then the second's, newest first in each; a
+    page may end one box and start the other. Every order is on one page, none twice, and the
+    next and prev links step by ``limit`` and keep the bbox."""
+    lons = demo.grids.geometry.representative_point().x.to_numpy()
+    east, west = np.flatnonzero(lons > 108.933), np.flatnonzero(lons < 108.917)
+    gap = np.flatnonzero((lons > 108.922) & (lons < 108.928))[:1]  # matched by neither box
+    # Five orders in the east and four in the west, made in turn: the boxes order them, not time.
+    turns = np.ravel(np.column_stack([east[::20][:5], west[::20][:5]]))[:9]
+    ids = {}
+    for grid in map(int, [*turns, *gap]):
+        ids[grid] = service.submit_report(report(demo, grid))["work_order_id"]
+        clock.advance(minutes=1)
+    in_east = [ids[g] for g in ids if g in east][::-1]  # newest first
+    in_west = [ids[g] for g in ids if g in west][::-1]
+    assert (len(in_east), len(in_west), len(ids)) == (5, 4, 10)
+    href, pages = f"/ogc/collections/orders/items?bbox={ROUND_THE_WORLD}&limit={limit}", []
+    while href:
+        offset = limit * len(pages)
+        page = client.get(href).json
+        pages.append([f["id"] for f in page["features"]])
+        assert page["numberMatched"] == 9
+        assert page["numberReturned"] == len(pages[-1]) == min(limit, 9 - offset)
+        links = {link["rel"]: parse_qs(urlsplit(link["href"]).query) for link in page["links"]}
+        assert links.get("prev") == (None if offset == 0 else _query(max(offset - limit, 0),
+                                                                       limit))
+        assert links.get("next") == (_query(offset + limit, limit) if offset + limit < 9
+                                     else None)
+        href = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+    assert [i for page in pages for i in page] == in_east + in_west
+    spanning = [p for p in pages if set(p) & set(in_east) and set(p) & set(in_west)]
+    assert len(spanning) == (1 if 5 % limit else 0)
+
+
+def _query(offset, limit) -> dict:
+    """The query string of a link to the page at ``offset`` of ROUND_THE_WORLD's orders."""
+    return {"bbox": [ROUND_THE_WORLD], "offset": [str(offset)], "limit": [str(limit)]}
 
 
 @pytest.mark.parametrize("cid", ["grids", "orders"])

@@ -75,6 +75,19 @@ def test_a_vrt_uploaded_under_a_layer_suffix_never_reads_the_secret_key(
     assert (_rows(service, t.boundary_features), _rows(service, t.boundary_edits)) == before
 
 
+@pytest.mark.parametrize("name, given", [("grids.shp", ".shp"), ("grids.csv", ".csv"),
+                                         ("grids", "a file without a suffix")])
+def test_an_upload_of_another_kind_is_refused_naming_the_kinds_taken(client, people, name,
+                                                                       given):
+    """The planner takes what geo.sources reads as one file, less a bare .shp (its .shx and
+    .dbf cannot come with it), and says which kinds those are."""
+    headers = people["planner"]["headers"]
+    answer = _upload(client, headers, _draft(client, headers), "grids", b"", name)
+    assert answer.status_code == 400 and answer.json["error"]["field"] == "file"
+    assert answer.json["error"]["message"] == (
+        f"a layer file must be one of .geojson, .json, .gpkg, .fgb, .zip, not {given}")
+
+
 @pytest.fixture
 def listener():
     """A local HTTP server counting the requests it gets: its URL and the list of paths."""

@@ -40,6 +40,7 @@ MAX_NAME = 200
 # Warnings an import may carry but an edit may not add: they all leave ground without a grid
 # (or a station off the district).
 REFUSED = frozenset({"gap", "empty_parent", "sliver", "station_outside"})
+NEW_GRIDS = ("split", "reassign", "partition")  # the edits that make grids with new codes
 REPORT_MONTHS = 12  # reports weigh a partition by their monthly rate over this many months
 
 
@@ -269,9 +270,11 @@ class BoundaryVersions:
                 raise InputError("weight must be households or reports", field="weight")
             if weight == "reports":
                 points, weights = self.planning.reports_per_month(REPORT_MONTHS)
-        with self.db.read() as uow:  # a new grid never takes a code an older one had
-            retired = frozenset(uow.execute(select(t.boundary_features.c.code).where(
-                t.boundary_features.c.layer == "grids").distinct()).scalars())
+        retired = frozenset()
+        if operation in NEW_GRIDS:  # a new grid never takes a code an older one had
+            with self.db.read() as uow:
+                retired = frozenset(uow.execute(select(t.boundary_features.c.code).where(
+                    t.boundary_features.c.layer == "grids").distinct()).scalars())
         edited = apply_edit(self.boundaries(version), operation, params, points, weights,
                             retired)
         layers = ("stations",) if operation == "station" else POLYGON_LAYERS

@@ -40,7 +40,7 @@ MAX_NAME = 200
 # Warnings an import may carry but an edit may not add: they all leave ground without a grid
 # (or a station off the district).
 REFUSED = frozenset({"gap", "empty_parent", "sliver", "station_outside"})
-NEW_GRIDS = ("split", "reassign", "partition")  # the edits that make grids with new codes
+NEW_GRIDS = ("split", "reassign", "partition")  # edits making grids with new codes
 REPORT_MONTHS = 12  # reports weigh a partition by their monthly rate over this many months
 
 
@@ -270,11 +270,7 @@ class BoundaryVersions:
                 raise InputError("weight must be households or reports", field="weight")
             if weight == "reports":
                 points, weights = self.planning.reports_per_month(REPORT_MONTHS)
-        retired = frozenset()
-        if operation in NEW_GRIDS:  # a new grid never takes a code an older one had
-            with self.db.read() as uow:
-                retired = frozenset(uow.execute(select(t.boundary_features.c.code).where(
-                    t.boundary_features.c.layer == "grids").distinct()).scalars())
+        retired = self._retired_codes() if operation in NEW_GRIDS else frozenset()
         edited = apply_edit(self.boundaries(version), operation, params, points, weights,
                             retired)
         layers = ("stations",) if operation == "station" else POLYGON_LAYERS
@@ -301,8 +297,18 @@ class BoundaryVersions:
         if layer not in LAYERS:
             raise InputError(f"layer must be one of {', '.join(LAYERS)}", field="layer")
         frame = read_source(source, crs=crs, layer=layer).layers[layer]
-        edited = replace_layer(self.boundaries(version), layer, frame)
+        edited = replace_layer(self.boundaries(version), layer, frame,
+                               self._retired_codes() if layer == "grids" else frozenset())
         return self._store_edit(row, edited, "replace", {"layer": layer}, actor, LAYERS)
+
+    def _retired_codes(self) -> frozenset[str]:
+        """Every grid code a version that was ever active has had: a new grid never takes one
+        (codes of drafts never activated named no place anyone worked in)."""
+        f, v = t.boundary_features.c, t.boundary_versions.c
+        with self.db.read() as uow:
+            return frozenset(uow.execute(select(f.code).join(
+                t.boundary_versions, v.id == f.version_id).where(
+                f.layer == "grids", v.activated_at.is_not(None)).distinct()).scalars())
 
     def discard_draft(self, version: int) -> None:
         """Delete a draft and its edits (an activated version can never be deleted)."""

@@ -24,8 +24,8 @@ The rules keep the grids of a community tiling it:
 * ``replace``: a whole layer read from an uploaded file, coded and linked like an import.
 
 A next code is above every code the community's grids have now and every ``retired`` one (the
-codes of earlier versions), so a code never comes back naming another place. A bad edit raises
-:class:`EditError` saying why.
+codes of versions that were once active), so a code never comes back naming another place. A
+bad edit raises :class:`EditError` saying why.
 """
 
 from __future__ import annotations
@@ -257,7 +257,9 @@ def partition_communities(bset: BoundarySet, params: dict, points=None, weights=
         field = PARTITION_FIELDS.get(exc.field, exc.field)
         raise EditError(str(exc), field=field) from None
     q = result.quality.overall
-    redrawn = _fresh_codes(result.boundaries, bset, codes, retired)
+    grids = result.boundaries.grids
+    redrawn = _fresh_codes(result.boundaries, bset,
+                           grids.index[grids["community_code"].isin(codes)], retired)
     before = set(bset.grids.loc[bset.grids["community_code"].isin(codes), "code"])
     after = set(redrawn.grids.loc[redrawn.grids["community_code"].isin(codes), "code"])
     ratio = "–" if q["ratio"] is None or not np.isfinite(q["ratio"]) else f"{q['ratio']:.2f}"
@@ -267,21 +269,21 @@ def partition_communities(bset: BoundarySet, params: dict, points=None, weights=
     return Edited(redrawn, summary, tuple(sorted(before | after)))
 
 
-def _fresh_codes(new: BoundarySet, old: BoundarySet, communities, retired) -> BoundarySet:
-    """``new`` with the grids of ``communities`` numbered, in the order partitioning gave them,
+def _fresh_codes(new: BoundarySet, old: BoundarySet, rows, retired) -> BoundarySet:
+    """``new`` with its grids at ``rows`` (index labels) numbered, in their present order,
     after every code their community's grids have had (in ``old`` or ``retired``), and named
     after those numbers: a code an earlier grid had never names another place."""
     grids = new.grids.copy()
-    for community in communities:
-        rows = grids.index[grids["community_code"] == community]
-        rows = rows[np.argsort(grids.loc[rows, "code"].to_numpy(object), kind="stable")]
+    chosen = grids.loc[rows]
+    for community, members in chosen.groupby("community_code", sort=True):
+        labels = members.index[np.argsort(members["code"].to_numpy(object), kind="stable")]
         first = int(_next_code(old.grids, community, retired)[-LEVEL_DIGITS:])
-        if first + len(rows) - 1 > MAX_CHILDREN:
+        if first + len(labels) - 1 > MAX_CHILDREN:
             raise EditError(f"community {community} has too few free grid codes left for "
-                            f"{len(rows)} grids", field="communities")
-        codes = [f"{community}{n:0{LEVEL_DIGITS}d}" for n in range(first, first + len(rows))]
-        grids.loc[rows, "code"] = codes
-        grids.loc[rows, "name"] = [_grid_name(old, community, c) for c in codes]
+                            f"{len(labels)} grids", field="communities")
+        codes = [f"{community}{n:0{LEVEL_DIGITS}d}" for n in range(first, first + len(labels))]
+        grids.loc[labels, "code"] = codes
+        grids.loc[labels, "name"] = [_grid_name(old, community, c) for c in codes]
     return dataclasses.replace(new, grids=sorted_layer(grids))
 
 
@@ -328,14 +330,23 @@ def edit_station(bset: BoundarySet, params: dict) -> Edited:
                           f"added station {station}")
 
 
-def replace_layer(bset: BoundarySet, layer: str, frame: gpd.GeoDataFrame) -> Edited:
-    """Replace one whole layer by ``frame`` (WGS84, as read from a file); coded like an import."""
+def replace_layer(bset: BoundarySet, layer: str, frame: gpd.GeoDataFrame,
+                  retired=frozenset()) -> Edited:
+    """Replace one whole layer by ``frame`` (WGS84, as read from a file); coded like an import,
+    except that grids without a code are numbered after every code their community has had
+    (in ``bset`` or ``retired``)."""
     if layer not in LAYERS:
         raise EditError(f"layer must be one of {', '.join(LAYERS)}", field="layer")
     layers = {name: bset.layer(name) for name in LAYERS}
     layers[layer] = frame
     result = build_boundaries(RawLayers(layers, single_layer=False),
                               district_code=bset.district_code, metric_crs=bset.metric_crs)
+    if layer == "grids":
+        given = (frame["code"].map(lambda c: pd.notna(c) and str(c).strip() != "").to_numpy(bool)
+                 if "code" in frame.columns else np.zeros(len(frame), bool))
+        uncoded = np.flatnonzero(~given) + 1  # features are numbered from 1
+        result = _fresh_codes(result, bset, result.grids.index[
+            result.grids["feature"].isin(uncoded) & result.grids["code"].notna()], retired)
     before, after = set(bset.grids["code"]), set(result.grids["code"])
     changed = sorted(before ^ after) if layer == "grids" else []
     return Edited(result, f"replaced the {layer} layer ({len(frame)} features)", tuple(changed))

@@ -208,7 +208,7 @@ def test_malformed_edits_name_the_field(demo, operation, params, field):
     assert caught.value.field == field
 
 
-def test_replace_layer_recodes_like_an_import(demo):
+def test_replace_layer_recodes_like_an_import_after_every_earlier_code(demo):
     community = demo.communities["code"].iloc[0]
     grids = demo.grids[demo.grids["community_code"] != community]
     whole = demo.communities[demo.communities["code"] == community]
@@ -219,7 +219,11 @@ def test_replace_layer_recodes_like_an_import(demo):
     edited = replace_layer(demo, "grids", layer)
     after = edited.boundaries
     assert len(after.grids) == len(grids) + 1
-    assert f"{community}001" in set(after.grids["code"])
+    last = max(int(c[-3:]) for c in demo.grids["code"] if c.startswith(community))
+    assert set(after.grids["code"]) - set(grids["code"]) == {f"{community}{last + 1:03d}"}
+    retired = {f"{community}{last + 7:03d}"}  # a code an earlier version had
+    again = replace_layer(demo, "grids", layer, retired).boundaries
+    assert set(again.grids["code"]) - set(grids["code"]) == {f"{community}{last + 8:03d}"}
     assert validate(after).ok
     with pytest.raises(EditError, match="layer must be"):
         replace_layer(demo, "rivers", layer)

@@ -7,10 +7,10 @@
   unplaced, for an admin to redo.
 * **Open work orders take their place in the active boundaries.** One whose grid is unchanged
   keeps it; the others are resolved again, and one whose grid, community or street changes
-  moves there, with a ``regrid`` entry in its trail.
-  One nobody has accepted yet goes where a new report there would go; one being worked on
-  stays with whoever took it. The sweep does the same for orders made against the old version
-  by processes that had not seen the activation yet.
+  moves there, with a ``regrid`` entry in its trail. One nobody has accepted yet goes where a
+  new report there would go; one being worked on stays with whoever took it. The sweep does the
+  same for orders made against the old version by processes that had not seen the activation
+  yet.
 """
 
 from __future__ import annotations

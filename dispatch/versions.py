@@ -77,7 +77,7 @@ class BoundaryVersions:
         ``expected_revision`` a draft edited since the planner looked at it is refused. The
         resolvers are built first, so the switch itself is one short transaction. Returns
         what followed: ``grids_followed`` (old code → new code), ``grids_unplaced`` and
-        ``orders`` (checked, moved, rerouted)."""
+        ``orders`` (checked, moved, rerouted, outside)."""
         row = self._version_row(version)
         if expected_revision is not None and expected_revision != row.revision:
             raise Conflict(f"boundary version {version} is at revision {row.revision}, not "
@@ -341,7 +341,7 @@ class BoundaryVersions:
 
     def _store_edit(self, row, edited: Edited, operation, params, actor, layers) -> dict:
         """Check an edited set against the draft's current report and store it as the next
-        revision; an edit adding an error or a gap is refused."""
+        revision; an edit adding an error or a ``REFUSED`` warning is refused."""
         report = validate(edited.boundaries)
         before = {(f["layer"], f["feature"], f["check"]) for f in row.report.get("findings", [])}
         worse = [f for f in report.findings if (f.severity == "error" or f.check in REFUSED)

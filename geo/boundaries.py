@@ -191,19 +191,19 @@ def _normalise(frame, name, code_field, name_field) -> gpd.GeoDataFrame:
         frame = gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=WGS84)
     out = frame.copy()
     out["feature"] = np.arange(1, len(out) + 1)
-    out["code"] = _text_column(out, code_field or "code")
-    out["name"] = _text_column(out, name_field or "name")
+    out["code"] = text_column(out, code_field or "code")
+    out["name"] = text_column(out, name_field or "name")
     if name in PARENT_FIELD:
-        given = _text_column(out, PARENT_FIELD[name])
-        out[PARENT_FIELD[name]] = given.fillna(_text_column(out, "parent_code"))
+        given = text_column(out, PARENT_FIELD[name])
+        out[PARENT_FIELD[name]] = given.fillna(text_column(out, "parent_code"))
     if name == "grids":
-        out["street_code"] = _text_column(out, "street_code")
+        out["street_code"] = text_column(out, "street_code")
         if "households" in out:
             out["households"] = pd.to_numeric(out["households"], errors="coerce")
     return out
 
 
-def _text_column(frame, column) -> pd.Series:
+def text_column(frame, column) -> pd.Series:
     """A column as trimmed text (integers without '.0'), None where missing or blank."""
     if column not in frame:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
@@ -221,10 +221,10 @@ def _normalise_stations(frame) -> gpd.GeoDataFrame:
     out["feature"] = np.arange(1, len(out) + 1)
     id_col = find_column(out.columns, STATION_ID_COLUMNS)
     name_col = find_column(out.columns, STATION_NAME_COLUMNS)
-    ids = _text_column(out, id_col) if id_col else pd.Series([None] * len(out), dtype=object)
+    ids = text_column(out, id_col) if id_col else pd.Series([None] * len(out), dtype=object)
     numbered = pd.Series([f"S{i:04d}" for i in range(1, len(out) + 1)], index=out.index)
     out["station_id"] = ids.fillna(numbered)
-    out["name"] = _text_column(out, name_col) if name_col else None
+    out["name"] = text_column(out, name_col) if name_col else None
     return out.reset_index(drop=True)
 
 

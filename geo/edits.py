@@ -40,7 +40,13 @@ import shapely
 from shapely.geometry import shape
 from shapely.ops import split as split_polygon
 
-from geo.boundaries import BoundarySet, build_boundaries, sorted_layer, to_metric
+from geo.boundaries import (
+    BoundarySet,
+    build_boundaries,
+    sorted_layer,
+    text_column,
+    to_metric,
+)
 from geo.codes import CODE_LENGTH, LEVEL_DIGITS, MAX_CHILDREN
 from geo.errors import InputError
 from geo.partition import partition
@@ -342,9 +348,7 @@ def replace_layer(bset: BoundarySet, layer: str, frame: gpd.GeoDataFrame,
     result = build_boundaries(RawLayers(layers, single_layer=False),
                               district_code=bset.district_code, metric_crs=bset.metric_crs)
     if layer == "grids":
-        given = (frame["code"].map(lambda c: pd.notna(c) and str(c).strip() != "").to_numpy(bool)
-                 if "code" in frame.columns else np.zeros(len(frame), bool))
-        uncoded = np.flatnonzero(~given) + 1  # features are numbered from 1
+        uncoded = np.flatnonzero(text_column(frame, "code").isna()) + 1  # numbered from 1
         result = _fresh_codes(result, bset, result.grids.index[
             result.grids["feature"].isin(uncoded) & result.grids["code"].notna()], retired)
     before, after = set(bset.grids["code"]), set(result.grids["code"])
